@@ -1,0 +1,36 @@
+#ifndef TESSERA_SHIMS_H
+#define TESSERA_SHIMS_H
+
+// Compile-time ISA probe. Swift imports these integer macros as constants, so `if TESSERA_HAS_FMA
+// != 0` folds away in the optimizer. They follow the target flags given to the build
+// (`-Xcc -march=native`): without them the Swift SIMD code must not call `fmaf` per lane
+// (measured ~100x slower), so the kernels use multiply + add instead.
+#if defined(__FMA__)
+#define TESSERA_HAS_FMA 1
+#else
+#define TESSERA_HAS_FMA 0
+#endif
+#if defined(__AVX2__)
+#define TESSERA_HAS_AVX2 1
+#else
+#define TESSERA_HAS_AVX2 0
+#endif
+#if defined(__F16C__)
+#define TESSERA_HAS_F16C 1
+#else
+#define TESSERA_HAS_F16C 0
+#endif
+#if defined(__AVX512F__)
+#define TESSERA_HAS_AVX512F 1
+#else
+#define TESSERA_HAS_AVX512F 0
+#endif
+
+/// Runtime CPU features (cpuid), to warn when the CPU has them but the build does not.
+/// Bit 0: AVX2, bit 1: FMA, bit 2: F16C, bit 3: AVX-512F.
+int tessera_cpu_features(void);
+
+/// CPU model string from cpuid (brand string), written into `buffer` (at least 49 bytes).
+void tessera_cpu_brand(char *buffer, int capacity);
+
+#endif

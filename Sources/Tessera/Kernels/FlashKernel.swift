@@ -1,0 +1,148 @@
+import Foundation
+
+/// FlashAttention-2 forward on a CPU core, for one work item: one (batch, query head, query
+/// tile of Br rows).
+///
+///     Q̂_i = Q_i · scale · log2(e)                                   (packQueries)
+///     m = −∞, l = 0, acc = 0
+///     for each key tile j that the mask leaves (partly) visible:
+///         Sᵀ = K_j · Q̂_iᵀ                                          (scoresTile)
+///         m', P = exp2(S − m'), alpha = exp2(m − m'), l = l·alpha + rowsum P  (softmaxTile)
+///         acc = acc·alpha + P·V_j                                   (accumulateTile)
+///     O_i = acc / l,  LSE_i = (m + log2 l) · ln 2                   (writeOutput)
+///
+/// Tiles the mask hides entirely are never visited; only tiles that straddle a mask boundary
+/// are masked element by element. Nothing here allocates: all buffers live in `FlashScratch`.
+public enum FlashKernel {}
+
+/// Base pointers and layouts of one Float32 attention call, shared read-only by every worker.
+struct FlashOperands: @unchecked Sendable {
+  let problem: AttentionProblem
+  let q: UnsafePointer<Float>
+  let k: UnsafePointer<Float>
+  let v: UnsafePointer<Float>
+  let o: UnsafeMutablePointer<Float>
+  /// (batch, queryHeads, queryLength) contiguous, or nil.
+  let lse: UnsafeMutablePointer<Float>?
+}
+
+/// One unit of prefill work: a query tile of one (batch, query head).
+struct FlashWorkItem: Hashable, Sendable {
+  let batch: Int
+  let head: Int
+  let tile: Int
+}
+
+extension FlashKernel {
+  /// Runs one work item to completion, writing its rows of O (and LSE).
+  static func run(_ item: FlashWorkItem, _ ops: FlashOperands, scratch: FlashScratch) {
+    let p = ops.problem
+    let shape = p.shape
+    let br = scratch.config.queryTile
+    let bc = scratch.config.keyTile
+    let r0 = item.tile * br
+    let rows = min(br, shape.queryLength - r0)
+    let kvHead = shape.kvHead(forQueryHead: item.head)
+
+    // Visible key range per row; the union over the tile is [first row's start, last row's end)
+    // because both bounds never decrease with the row index.
+    var tileStart = Int.max
+    var tileEnd = 0
+    var minEnd = Int.max
+    var maxStart = 0
+    for r in 0..<br {
+      let keys =
+        r < rows
+        ? p.mask.visibleKeys(query: r0 + r, queryLength: shape.queryLength, keyLength: shape.keyLength)
+        : 0..<0
+      scratch.keyStart[r] = Int32(truncatingIfNeeded: keys.lowerBound)
+      scratch.keyEnd[r] = Int32(truncatingIfNeeded: keys.upperBound)
+      if r < rows {
+        if !keys.isEmpty {
+          tileStart = min(tileStart, keys.lowerBound)
+          tileEnd = max(tileEnd, keys.upperBound)
+        }
+        minEnd = min(minEnd, keys.upperBound)
+        maxStart = max(maxStart, keys.lowerBound)
+      }
+    }
+
+    packQueries(item: item, rows: rows, ops: ops, scratch: scratch)
+    for r in 0..<br {
+      scratch.rowMax[r] = -.infinity
+      scratch.rowSum[r] = 0
+    }
+    scratch.accT.update(repeating: 0, count: scratch.paddedValueDim * br)
+
+    let kBase = ops.k + p.key.layout.offset(batch: item.batch, sequence: 0, head: kvHead)
+    let vBase = ops.v + p.value.layout.offset(batch: item.batch, sequence: 0, head: kvHead)
+    let kStride = p.key.layout.sequenceStride
+    let vStride = p.value.layout.sequenceStride
+    var c0 = tileStart == Int.max ? tileEnd : tileStart
+    while c0 < tileEnd {
+      let count = min(bc, tileEnd - c0)
+      // Unmasked when every valid row sees every key of the tile. Padding rows (r ≥ rows) see no
+      // key; their results are never written, so they need no mask either.
+      let masked = c0 < maxStart || c0 + count > minEnd
+      scoresTile(
+        qPacked: scratch.qPacked, queryTile: br, depth: shape.headDim,
+        keys: kBase + c0 * kStride, keyStride: kStride, keyCount: count,
+        scores: scratch.scores)
+      softmaxTile(
+        scores: scratch.scores, queryTile: br, keyCount: count, firstKey: c0, masked: masked,
+        keyStart: scratch.keyStart, keyEnd: scratch.keyEnd,
+        rowMax: scratch.rowMax, rowSum: scratch.rowSum, alpha: scratch.alpha)
+      accumulateTile(
+        probabilities: scratch.scores, queryTile: br, keyCount: count,
+        values: vBase + c0 * vStride, valueStride: vStride, valueDim: shape.valueDim,
+        paddedValueDim: scratch.paddedValueDim, alpha: scratch.alpha, accT: scratch.accT)
+      c0 += count
+    }
+    writeOutput(item: item, rows: rows, ops: ops, scratch: scratch)
+  }
+
+  /// Q̂_i[r][d] = Q[r0 + r][d] · scale · log2(e), into 24-row micro-panels [Br/24][D][24];
+  /// rows past the sequence are zero.
+  @inline(never)
+  static func packQueries(item: FlashWorkItem, rows: Int, ops: FlashOperands, scratch: FlashScratch) {
+    let p = ops.problem
+    let depth = p.shape.headDim
+    let br = scratch.config.queryTile
+    let mq = TileConfig.microQueries
+    let factor = p.effectiveScale * log2e
+    let r0 = item.tile * br
+    for r in 0..<br {
+      let panel = scratch.qPacked + (r / mq) * depth * mq + r % mq
+      if r < rows {
+        let src = ops.q + p.query.layout.offset(batch: item.batch, sequence: r0 + r, head: item.head)
+        for d in 0..<depth { panel[d * mq] = src[d] * factor }
+      } else {
+        for d in 0..<depth { panel[d * mq] = 0 }
+      }
+    }
+  }
+
+  /// O_i = accᵀ / l (transposed back to the output layout), LSE_i = (m + log2 l)·ln 2.
+  /// A row with l = 0 saw no key: O = 0, LSE = −∞.
+  @inline(never)
+  static func writeOutput(item: FlashWorkItem, rows: Int, ops: FlashOperands, scratch: FlashScratch) {
+    let p = ops.problem
+    let dv = p.shape.valueDim
+    let br = scratch.config.queryTile
+    let r0 = item.tile * br
+    for r in 0..<rows {
+      let l = scratch.rowSum[r]
+      let inverse: Float = l > 0 ? 1 / l : 0
+      let dst = ops.o + p.output.layout.offset(batch: item.batch, sequence: r0 + r, head: item.head)
+      var acc = scratch.accT + r
+      for d in 0..<dv {
+        dst[d] = acc.pointee * inverse
+        acc += br
+      }
+      if let lse = ops.lse {
+        let index = (item.batch * p.shape.queryHeads + item.head) * p.shape.queryLength + r0 + r
+        lse[index] = l > 0 ? (scratch.rowMax[r] + log2(l)) * ln2 : -.infinity
+      }
+    }
+  }
+}

@@ -1,0 +1,45 @@
+/// Tile sizes of the flash kernel, as data so benchmarks and tests can sweep them.
+///
+/// Micro-tiles (fixed by the register file: 16 ymm registers on AVX2):
+/// - S = Q_i·K_jᵀ is computed transposed, Sᵀ[4 keys][24 queries]: 12 accumulators (4×3 vectors),
+///   3 vector loads of packed Q and 4 broadcasts of K per step of the head dim → 12 FMAs per
+///   7 loads, FMA-bound on Zen 3 (2 FMA + 3 load ports).
+/// - acc += P·V_j is accᵀ[4 value dims][24 queries]: the same 12 + 3 + 1 register shape, with P
+///   as vectors and V broadcast.
+/// Working everywhere on 24-query vectors means K and V are read in place (d contiguous, one
+/// broadcast each), never packed or transposed, and the online softmax is purely vertical
+/// (no horizontal reductions).
+///
+/// Tile sizes (Zen 3: L1d 32 KiB, L2 512 KiB per core). For D = Dv = 128, Br = 96, Bc = 64:
+/// - packed Q_i:  D·Br·4  = 48 KiB  (L2; one 24-query micro-panel, 12 KiB, lives in L1 while it
+///                                   meets the whole K_j tile)
+/// - K_j, V_j:    Bc·D·4  = 32 KiB each, read in place (L2 after first touch)
+/// - Sᵀ / Pᵀ:     Bc·Br·4 = 24 KiB
+/// - accᵀ:        Dv·Br·4 = 48 KiB
+/// Together ≈ 184 KiB: fits L2 with room for the hardware prefetcher's next tile. Larger Br
+/// amortizes the per-tile softmax and K/V re-reads (each K/V tile is read once per query tile)
+/// but coarsens the causal tail and the parallel work items; Bc = 64 keeps Sᵀ in L1 during the
+/// softmax passes.
+public struct TileConfig: Hashable, Sendable, CustomStringConvertible {
+  /// Query rows per micro-tile (3 × 8 lanes).
+  public static let microQueries = 24
+  /// Keys (for S) or value dims (for P·V) per micro-tile.
+  public static let microColumns = 4
+
+  /// Query rows per tile (Br); a multiple of `microQueries`.
+  public let queryTile: Int
+  /// Keys per tile (Bc); a multiple of `microColumns`.
+  public let keyTile: Int
+
+  /// Rounds the requested sizes up to the micro-tile multiples.
+  public init(queryTile: Int = 96, keyTile: Int = 64) {
+    let mq = Self.microQueries
+    let mc = Self.microColumns
+    self.queryTile = max(mq, (queryTile + mq - 1) / mq * mq)
+    self.keyTile = max(mc, (keyTile + mc - 1) / mc * mc)
+  }
+
+  public static let `default` = TileConfig()
+
+  public var description: String { "Br=\(queryTile) Bc=\(keyTile)" }
+}

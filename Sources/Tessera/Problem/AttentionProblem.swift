@@ -1,0 +1,94 @@
+import Foundation
+
+/// One attention call: sizes, mask, scale and how each tensor is stored.
+///
+/// The log-sum-exp output, when asked for, is Float32 in (batch, queryHeads, queryLength) order,
+/// contiguous: `LSE[b, h, i] = log Σ_j exp(scale·q_i·k_j + mask)`, −∞ for a fully masked row.
+public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
+  public var shape: AttentionShape
+  public var mask: AttentionMask
+  /// Multiplies Q·Kᵀ; `nil` means 1/√headDim.
+  public var scale: Float?
+  public var query: TensorDescriptor
+  public var key: TensorDescriptor
+  public var value: TensorDescriptor
+  public var output: TensorDescriptor
+
+  /// A problem whose four tensors are contiguous in `order` and stored as `scalarType`.
+  public init(
+    shape: AttentionShape, mask: AttentionMask = .none, scale: Float? = nil,
+    order: LayoutOrder = .bshd, scalarType: ScalarType = .float32
+  ) {
+    self.shape = shape
+    self.mask = mask
+    self.scale = scale
+    let s = shape
+    query = TensorDescriptor(
+      layout: order.layout(sequence: s.queryLength, heads: s.queryHeads, dim: s.headDim),
+      scalarType: scalarType)
+    key = TensorDescriptor(
+      layout: order.layout(sequence: s.keyLength, heads: s.kvHeads, dim: s.headDim),
+      scalarType: scalarType)
+    value = TensorDescriptor(
+      layout: order.layout(sequence: s.keyLength, heads: s.kvHeads, dim: s.valueDim),
+      scalarType: scalarType)
+    output = TensorDescriptor(
+      layout: order.layout(sequence: s.queryLength, heads: s.queryHeads, dim: s.valueDim),
+      scalarType: scalarType)
+  }
+
+  /// The scale actually applied.
+  public var effectiveScale: Float { scale ?? 1 / Float(shape.headDim).squareRoot() }
+
+  public var description: String { "\(shape) mask=\(mask) scale=\(effectiveScale)" }
+
+  /// Number of (query, key) pairs the mask leaves visible, over all batches and query heads.
+  public var visiblePairs: Int {
+    let s = shape
+    var perHead = 0
+    if !mask.isCausal {
+      perHead = s.queryLength * s.keyLength
+    } else {
+      for i in 0..<s.queryLength {
+        perHead += mask.visibleKeys(query: i, queryLength: s.queryLength, keyLength: s.keyLength)
+          .count
+      }
+    }
+    return perHead * s.batch * s.queryHeads
+  }
+
+  /// Attention FLOPs: 2·D for Q·Kᵀ and 2·Dv for P·V per visible (query, key) pair (4·D when
+  /// D = Dv, the convention of FlashAttention and PyTorch's benchmarks).
+  public var flops: Double {
+    Double(visiblePairs) * Double(2 * shape.headDim + 2 * shape.valueDim)
+  }
+
+  /// Element counts each buffer must hold, after checking sizes, strides and scale.
+  public struct RequiredCounts: Hashable, Sendable {
+    public var query: Int
+    public var key: Int
+    public var value: Int
+    public var output: Int
+    public var lse: Int
+  }
+
+  /// Validates sizes, head grouping, scale and every tensor's strides.
+  @discardableResult
+  public func validate() throws(AttentionError) -> RequiredCounts {
+    try shape.validate()
+    if let scale, !scale.isFinite { throw .invalidScale(scale) }
+    let s = shape
+    let q = try query.layout.requiredCount(
+      tensor: "Q", batch: s.batch, sequence: s.queryLength, heads: s.queryHeads, dim: s.headDim)
+    let k = try key.layout.requiredCount(
+      tensor: "K", batch: s.batch, sequence: s.keyLength, heads: s.kvHeads, dim: s.headDim)
+    let v = try value.layout.requiredCount(
+      tensor: "V", batch: s.batch, sequence: s.keyLength, heads: s.kvHeads, dim: s.valueDim)
+    let o = try output.layout.requiredCount(
+      tensor: "O", batch: s.batch, sequence: s.queryLength, heads: s.queryHeads, dim: s.valueDim)
+    let (bh, o1) = s.batch.multipliedReportingOverflow(by: s.queryHeads)
+    let (lse, o2) = bh.multipliedReportingOverflow(by: s.queryLength)
+    if o1 || o2 { throw .sizeOverflow(tensor: "LSE") }
+    return RequiredCounts(query: q, key: k, value: v, output: o, lse: lse)
+  }
+}

@@ -1,0 +1,61 @@
+import Foundation
+
+/// Naive attention in Double: the oracle for tests and `tessera verify`, not a product path.
+/// It materializes one row of scores at a time (O(Skv) memory) and is O(Sq·Skv·D) per head.
+public enum ReferenceAttention {
+  /// The result of a reference call: O in contiguous (batch, queryLength, queryHeads, valueDim)
+  /// order and LSE in (batch, queryHeads, queryLength) order. Fully masked rows give O = 0 and
+  /// LSE = −∞.
+  public struct Result: Sendable {
+    public var output: [Double]
+    public var lse: [Double]
+  }
+
+  /// Computes attention for Float32 inputs laid out as `problem` says.
+  public static func compute(
+    _ problem: AttentionProblem, q: UnsafeBufferPointer<Float>, k: UnsafeBufferPointer<Float>,
+    v: UnsafeBufferPointer<Float>
+  ) throws(AttentionError) -> Result {
+    let counts = try problem.validate()
+    try Attention.check(buffer: q.count, required: counts.query, tensor: "Q")
+    try Attention.check(buffer: k.count, required: counts.key, tensor: "K")
+    try Attention.check(buffer: v.count, required: counts.value, tensor: "V")
+    let s = problem.shape
+    let scale = Double(problem.effectiveScale)
+    var output = [Double](repeating: 0, count: s.batch * s.queryLength * s.queryHeads * s.valueDim)
+    var lse = [Double](repeating: -.infinity, count: s.batch * s.queryHeads * s.queryLength)
+    var scores = [Double](repeating: 0, count: s.keyLength)
+    for b in 0..<s.batch {
+      for h in 0..<s.queryHeads {
+        let kvh = s.kvHead(forQueryHead: h)
+        for i in 0..<s.queryLength {
+          let keys = problem.mask.visibleKeys(
+            query: i, queryLength: s.queryLength, keyLength: s.keyLength)
+          if keys.isEmpty { continue }
+          let qBase = problem.query.layout.offset(batch: b, sequence: i, head: h)
+          var rowMax = -Double.infinity
+          for j in keys {
+            let kBase = problem.key.layout.offset(batch: b, sequence: j, head: kvh)
+            var dot = 0.0
+            for d in 0..<s.headDim { dot += Double(q[qBase + d]) * Double(k[kBase + d]) }
+            scores[j] = dot * scale
+            rowMax = max(rowMax, scores[j])
+          }
+          var sum = 0.0
+          for j in keys {
+            scores[j] = Foundation.exp(scores[j] - rowMax)
+            sum += scores[j]
+          }
+          let oBase = ((b * s.queryLength + i) * s.queryHeads + h) * s.valueDim
+          for j in keys {
+            let p = scores[j] / sum
+            let vBase = problem.value.layout.offset(batch: b, sequence: j, head: kvh)
+            for d in 0..<s.valueDim { output[oBase + d] += p * Double(v[vBase + d]) }
+          }
+          lse[(b * s.queryHeads + h) * s.queryLength + i] = rowMax + Foundation.log(sum)
+        }
+      }
+    }
+    return Result(output: output, lse: lse)
+  }
+}

@@ -1,0 +1,4 @@
+import ArgumentParser
+import Tessera
+
+extension LayoutOrder: ExpressibleByArgument {}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Tessera
+
+/// `tessera run`: attention on tensors in `.npy` files.
+struct RunCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "run",
+    abstract: "Compute attention on Q, K, V from .npy files and write O (and LSE).",
+    discussion: """
+      Q is (batch, seq_q, heads, dim), K is (batch, seq_kv, kv_heads, dim), V is (batch, \
+      seq_kv, kv_heads, dim_v), float32, C order. O is written as (batch, seq_q, heads, dim_v) \
+      float32 and LSE (log-sum-exp of the scaled scores) as (batch, heads, seq_q) float32, \
+      -inf for a fully masked row.
+      """)
+
+  @Option(help: "Query tensor, (batch, seq_q, heads, dim).") var q: String
+  @Option(help: "Key tensor, (batch, seq_kv, kv_heads, dim).") var k: String
+  @Option(help: "Value tensor, (batch, seq_kv, kv_heads, dim_v).") var v: String
+  @Option(help: "Output file for O.") var out: String
+  @Option(help: "Output file for the log-sum-exp.") var lse: String?
+  @OptionGroup var maskOptions: MaskOptions
+  @Option(help: "Softmax scale; default 1/√dim.") var scale: Float?
+  @Option(help: "Worker threads; default: every CPU available.") var threads: Int?
+
+  func run() throws {
+    try Console.reportingErrors { try execute() }
+  }
+
+  private func load(_ name: String, _ path: String) throws -> RunInputs.Tensor {
+    // Matched with `switch` rather than `catch .io(...)`: Swift 6.3's SILGen crashes on a
+    // pattern catch of a typed error here.
+    do {
+      return RunInputs.Tensor(name: name, path: path, array: try NPYArray(contentsOf: path))
+    } catch {
+      switch error {
+      case .io(_, let reason): throw CLIError("\(name): \(path): \(reason)")
+      default: throw CLIError("\(name): \(path): \(error)")
+      }
+    }
+  }
+
+  private func execute() throws {
+    let inputs = RunInputs(q: try load("Q", q), k: try load("K", k), v: try load("V", v))
+    let shape = try inputs.shape()
+    var problem = AttentionProblem(shape: shape, mask: maskOptions.mask, scale: scale)
+    problem.query.scalarType = inputs.q.array.dtype.scalarType
+    problem.key.scalarType = inputs.k.array.dtype.scalarType
+    problem.value.scalarType = inputs.v.array.dtype.scalarType
+    let options = AttentionOptions(threads: threads)
+    // The library decides which storage types its kernels take; float16 files parse, and are
+    // refused here until the kernels load them.
+    let counts: AttentionProblem.RequiredCounts
+    do {
+      counts = try Attention.validate(
+        problem, q: inputs.q.array.elementCount, k: inputs.k.array.elementCount,
+        v: inputs.v.array.elementCount, output: .max, lse: nil, options: options)
+    } catch {
+      guard case .unsupportedScalarType(let tensor, let type, let supported) = error else {
+        throw error
+      }
+      let path = [inputs.q, inputs.k, inputs.v].first { $0.name == tensor }?.path ?? "?"
+      throw CLIError(
+        "\(tensor) (\(path)): \(type) input is not supported by the kernel yet; expected"
+          + " \(supported.map(\.rawValue).joined(separator: ", ")) (convert with"
+          + " .astype(np.float32))")
+    }
+    let qv = try inputs.q.array.float32Values()
+    let kv = try inputs.k.array.float32Values()
+    let vv = try inputs.v.array.float32Values()
+    var o = [Float](repeating: 0, count: counts.output)
+    var l = [Float](repeating: 0, count: counts.lse)
+    try qv.withUnsafeBufferPointer { (qp) throws(AttentionError) in
+      try kv.withUnsafeBufferPointer { (kp) throws(AttentionError) in
+        try vv.withUnsafeBufferPointer { (vp) throws(AttentionError) in
+          try o.withUnsafeMutableBufferPointer { (op) throws(AttentionError) in
+            try l.withUnsafeMutableBufferPointer { (lp) throws(AttentionError) in
+              try Attention.forward(
+                problem, q: qp, k: kp, v: vp, output: op, lse: lp, options: options)
+            }
+          }
+        }
+      }
+    }
+    let s = shape
+    try write(
+      NPYArray(shape: [s.batch, s.queryLength, s.queryHeads, s.valueDim], float32: o), to: out)
+    if let lse {
+      try write(NPYArray(shape: [s.batch, s.queryHeads, s.queryLength], float32: l), to: lse)
+    }
+  }
+
+  private func write(_ array: NPYArray, to path: String) throws {
+    do {
+      try array.write(to: path)
+    } catch {
+      throw CLIError("\(error)")
+    }
+  }
+}

@@ -55,6 +55,8 @@ extension FlashKernel {
         r < rows
         ? p.mask.visibleKeys(query: r0 + r, queryLength: shape.queryLength, keyLength: shape.keyLength)
         : 0..<0
+      scratch.diagonal[r] = Float(
+        p.mask.diagonal(query: r0 + r, queryLength: shape.queryLength, keyLength: shape.keyLength))
       scratch.keyStart[r] = Int32(truncatingIfNeeded: keys.lowerBound)
       scratch.keyEnd[r] = Int32(truncatingIfNeeded: keys.upperBound)
       if r < rows {
@@ -78,6 +80,10 @@ extension FlashKernel {
     let vBase = ops.v + p.value.layout.offset(batch: item.batch, sequence: 0, head: kvHead)
     let kStride = p.key.layout.sequenceStride
     let vStride = p.value.layout.sequenceStride
+    let modifiers = p.modifiers
+    let changesScores = modifiers.changesScores
+    let softcap2 = (modifiers.softcap ?? 0) * log2e
+    let slope2 = (modifiers.alibiSlopes?[item.head] ?? 0) * log2e
     var c0 = tileStart == Int.max ? tileEnd : tileStart
     while c0 < tileEnd {
       let count = min(bc, tileEnd - c0)
@@ -88,6 +94,11 @@ extension FlashKernel {
         qPacked: scratch.qPacked, queryTile: br, depth: shape.headDim,
         keys: kBase + c0 * kStride, keyStride: kStride, keyCount: count,
         scores: scratch.scores)
+      if changesScores {
+        modifyScoresTile(
+          scores: scratch.scores, queryTile: br, keyCount: count, firstKey: c0,
+          softcap2: softcap2, slope2: slope2, diagonal: scratch.diagonal)
+      }
       softmaxTile(
         scores: scratch.scores, queryTile: br, keyCount: count, firstKey: c0, masked: masked,
         keyStart: scratch.keyStart, keyEnd: scratch.keyEnd,
@@ -130,9 +141,20 @@ extension FlashKernel {
     let dv = p.shape.valueDim
     let br = scratch.config.queryTile
     let r0 = item.tile * br
+    // A sink joins the denominator: m_f = max(m, sink), l' = l·2^(m − m_f) + 2^(sink − m_f),
+    // O = acc·2^(m − m_f) / l' (log2 units, as the rest of the kernel).
+    let sink2 = p.modifiers.sinks.map { $0[item.head] * log2e }
     for r in 0..<rows {
-      let l = scratch.rowSum[r]
-      let inverse: Float = l > 0 ? 1 / l : 0
+      var l = scratch.rowSum[r]
+      var m = scratch.rowMax[r]
+      var accScale: Float = 1
+      if let sink2 {
+        let mFinal = max(m, sink2)
+        accScale = l > 0 ? exp2f(m - mFinal) : 0
+        l = l * accScale + exp2f(sink2 - mFinal)
+        m = mFinal
+      }
+      let inverse: Float = l > 0 ? accScale / l : 0
       let dst = ops.o + p.output.layout.offset(batch: item.batch, sequence: r0 + r, head: item.head)
       var acc = scratch.accT + r
       for d in 0..<dv {
@@ -141,7 +163,7 @@ extension FlashKernel {
       }
       if let lse = ops.lse {
         let index = (item.batch * p.shape.queryHeads + item.head) * p.shape.queryLength + r0 + r
-        lse[index] = l > 0 ? (scratch.rowMax[r] + log2(l)) * ln2 : -.infinity
+        lse[index] = l > 0 ? (m + log2(l)) * ln2 : -.infinity
       }
     }
   }

@@ -8,6 +8,7 @@
 /// - `accT`:    [Dv rounded up to 4][Br]: the unnormalized output, transposed.
 /// - `rowMax`, `rowSum`, `alpha`: [Br]: m, l and exp2(m_old − m_new) per query row (log2 units).
 /// - `keyEnd`, `keyStart`: [Br] Int32: visible key range per query row, for diagonal tiles.
+/// - `diagonal`: [Br]: key position of each query row, for ALiBi.
 public final class FlashScratch: @unchecked Sendable {
   public let config: TileConfig
   public let headDim: Int
@@ -21,6 +22,7 @@ public final class FlashScratch: @unchecked Sendable {
   let alpha: UnsafeMutablePointer<Float>
   let keyStart: UnsafeMutablePointer<Int32>
   let keyEnd: UnsafeMutablePointer<Int32>
+  let diagonal: UnsafeMutablePointer<Float>
   private let storage: UnsafeMutableRawPointer
   /// Bytes held, for memory accounting.
   public let byteCount: Int
@@ -33,7 +35,7 @@ public final class FlashScratch: @unchecked Sendable {
     let mc = TileConfig.microColumns
     paddedValueDim = (valueDim + mc - 1) / mc * mc
     let floatCounts = [
-      br * headDim, config.keyTile * br, paddedValueDim * br, br, br, br, br, br,
+      br * headDim, config.keyTile * br, paddedValueDim * br, br, br, br, br, br, br,
     ]
     // Each region starts on a 64-byte boundary (a cache line).
     let rounded = floatCounts.map { ($0 + 15) / 16 * 16 }
@@ -53,6 +55,7 @@ public final class FlashScratch: @unchecked Sendable {
     alpha = take(5).assumingMemoryBound(to: Float.self)
     keyStart = take(6).bindMemory(to: Int32.self, capacity: br)
     keyEnd = take(7).bindMemory(to: Int32.self, capacity: br)
+    diagonal = take(8).assumingMemoryBound(to: Float.self)
   }
 
   deinit { storage.deallocate() }

@@ -10,12 +10,16 @@ public typealias Vec = SIMD8<Float>
 /// optimizer folds, so the branch costs nothing.
 @inline(__always)
 func fma(_ a: Vec, _ b: Vec, _ c: Vec) -> Vec {
-  if TESSERA_HAS_FMA != 0 {
+  if fmaCompiledIn {
     return c.addingProduct(a, b)
   } else {
     return c + a * b
   }
 }
+
+/// Whether the build targets FMA. A global constant rather than the macro in the `if`, so the
+/// compiler folds it without warning that one branch is dead.
+let fmaCompiledIn = TESSERA_HAS_FMA != 0
 
 /// log2(e): the kernel works in base 2 (`exp2` is cheaper than `exp`), so Q is pre-scaled by
 /// `scale·log2(e)` and the log-sum-exp is converted back with ln(2).

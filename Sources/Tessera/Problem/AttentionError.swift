@@ -21,6 +21,10 @@ public enum AttentionError: Error, Hashable, Sendable, CustomStringConvertible {
   case shapeMismatch(tensor: String, axis: String, expected: Int, actual: Int)
   /// The thread count is not positive.
   case invalidThreadCount(Int)
+  /// A sliding-window size is negative.
+  case invalidWindow(side: String, value: Int)
+  /// A score modifier (softcap, ALiBi slopes, sinks) is malformed.
+  case invalidModifier(name: String, detail: String)
 
   public var description: String {
     switch self {
@@ -45,6 +49,10 @@ public enum AttentionError: Error, Hashable, Sendable, CustomStringConvertible {
       return "\(tensor): \(axis) is \(actual), expected \(expected)"
     case .invalidThreadCount(let n):
       return "threads must be positive, got \(n)"
+    case .invalidWindow(let side, let value):
+      return "window \(side) must be non-negative, got \(value)"
+    case .invalidModifier(let name, let detail):
+      return "\(name): \(detail)"
     }
   }
 }

@@ -9,6 +9,8 @@ public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
   public var mask: AttentionMask
   /// Multiplies Q·Kᵀ; `nil` means 1/√headDim.
   public var scale: Float?
+  /// Softcap, ALiBi and sinks.
+  public var modifiers: ScoreModifiers
   public var query: TensorDescriptor
   public var key: TensorDescriptor
   public var value: TensorDescriptor
@@ -17,11 +19,13 @@ public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
   /// A problem whose four tensors are contiguous in `order` and stored as `scalarType`.
   public init(
     shape: AttentionShape, mask: AttentionMask = .none, scale: Float? = nil,
-    order: LayoutOrder = .bshd, scalarType: ScalarType = .float32
+    modifiers: ScoreModifiers = .none, order: LayoutOrder = .bshd,
+    scalarType: ScalarType = .float32
   ) {
     self.shape = shape
     self.mask = mask
     self.scale = scale
+    self.modifiers = modifiers
     let s = shape
     query = TensorDescriptor(
       layout: order.layout(sequence: s.queryLength, heads: s.queryHeads, dim: s.headDim),
@@ -46,7 +50,7 @@ public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
   public var visiblePairs: Int {
     let s = shape
     var perHead = 0
-    if !mask.isCausal {
+    if mask.isFull {
       perHead = s.queryLength * s.keyLength
     } else {
       for i in 0..<s.queryLength {
@@ -76,6 +80,8 @@ public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
   @discardableResult
   public func validate() throws(AttentionError) -> RequiredCounts {
     try shape.validate()
+    try mask.validate()
+    try modifiers.validate(queryHeads: shape.queryHeads)
     if let scale, !scale.isFinite { throw .invalidScale(scale) }
     let s = shape
     let q = try query.layout.requiredCount(

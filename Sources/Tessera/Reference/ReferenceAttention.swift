@@ -28,20 +28,28 @@ public enum ReferenceAttention {
     for b in 0..<s.batch {
       for h in 0..<s.queryHeads {
         let kvh = s.kvHead(forQueryHead: h)
+        let sink = problem.modifiers.sinks.map { Double($0[h]) }
+        let slope = problem.modifiers.alibiSlopes.map { Double($0[h]) }
+        let cap = problem.modifiers.softcap.map { Double($0) }
         for i in 0..<s.queryLength {
           let keys = problem.mask.visibleKeys(
             query: i, queryLength: s.queryLength, keyLength: s.keyLength)
-          if keys.isEmpty { continue }
+          let position = Double(
+            problem.mask.diagonal(query: i, queryLength: s.queryLength, keyLength: s.keyLength))
           let qBase = problem.query.layout.offset(batch: b, sequence: i, head: h)
-          var rowMax = -Double.infinity
+          var rowMax = sink ?? -Double.infinity
           for j in keys {
             let kBase = problem.key.layout.offset(batch: b, sequence: j, head: kvh)
             var dot = 0.0
             for d in 0..<s.headDim { dot += Double(q[qBase + d]) * Double(k[kBase + d]) }
-            scores[j] = dot * scale
-            rowMax = max(rowMax, scores[j])
+            var score = dot * scale
+            if let cap { score = cap * Foundation.tanh(score / cap) }
+            if let slope { score -= slope * abs(position - Double(j)) }
+            scores[j] = score
+            rowMax = max(rowMax, score)
           }
-          var sum = 0.0
+          if rowMax == -.infinity { continue }  // no visible key and no sink
+          var sum = sink.map { Foundation.exp($0 - rowMax) } ?? 0
           for j in keys {
             scores[j] = Foundation.exp(scores[j] - rowMax)
             sum += scores[j]

@@ -34,14 +34,21 @@ struct FlashWorkItem: Hashable, Sendable {
 }
 
 extension FlashKernel {
+  /// The tile sizes a problem runs with: a block-sparse problem works in its blocks (one query
+  /// tile per query block, one key tile per key block); any other uses `requested`.
+  static func effectiveConfig(_ problem: AttentionProblem, requested: TileConfig) -> TileConfig {
+    guard let sparse = problem.blockSparse else { return requested }
+    return TileConfig(queryTile: sparse.blockSize, keyTile: sparse.blockSize)
+  }
+
   /// Runs one work item to completion, writing its rows of O (and LSE).
   static func run(_ item: FlashWorkItem, _ ops: FlashOperands, scratch: FlashScratch) {
     let p = ops.problem
     let shape = p.shape
-    let br = scratch.config.queryTile
+    let br = scratch.config.paddedQueryTile
     let bc = scratch.config.keyTile
-    let r0 = item.tile * br
-    let rows = min(br, shape.queryLength - r0)
+    let r0 = item.tile * scratch.config.queryTile
+    let rows = min(scratch.config.queryTile, shape.queryLength - r0)
     let kvHead = shape.kvHead(forQueryHead: item.head)
 
     // Visible key range per row; the union over the tile is [first row's start, last row's end)
@@ -84,9 +91,9 @@ extension FlashKernel {
     let changesScores = modifiers.changesScores
     let softcap2 = (modifiers.softcap ?? 0) * log2e
     let slope2 = (modifiers.alibiSlopes?[item.head] ?? 0) * log2e
-    var c0 = tileStart == Int.max ? tileEnd : tileStart
-    while c0 < tileEnd {
-      let count = min(bc, tileEnd - c0)
+
+    /// One key tile [c0, c0 + count): S, modifiers, online softmax, P·V.
+    func keyTile(_ c0: Int, _ count: Int) {
       // Unmasked when every valid row sees every key of the tile. Padding rows (r ≥ rows) see no
       // key; their results are never written, so they need no mask either.
       let masked = c0 < maxStart || c0 + count > minEnd
@@ -107,7 +114,26 @@ extension FlashKernel {
         probabilities: scratch.scores, queryTile: br, keyCount: count,
         values: vBase + c0 * vStride, valueStride: vStride, valueDim: shape.valueDim,
         paddedValueDim: scratch.paddedValueDim, alpha: scratch.alpha, accT: scratch.accT)
-      c0 += count
+    }
+
+    if tileStart < tileEnd {
+      if let sparse = p.blockSparse {
+        // Query tile = query block; visit only the kept key blocks inside the visible range.
+        let bs = sparse.blockSize
+        for kb in (tileStart / bs)...((tileEnd - 1) / bs)
+        where sparse.isKept(head: item.head, queryBlock: item.tile, keyBlock: kb) {
+          let lo = max(tileStart, kb * bs)
+          let hi = min(tileEnd, (kb + 1) * bs)
+          if lo < hi { keyTile(lo, hi - lo) }
+        }
+      } else {
+        var c0 = tileStart
+        while c0 < tileEnd {
+          let count = min(bc, tileEnd - c0)
+          keyTile(c0, count)
+          c0 += count
+        }
+      }
     }
     writeOutput(item: item, rows: rows, ops: ops, scratch: scratch)
   }
@@ -118,10 +144,10 @@ extension FlashKernel {
   static func packQueries(item: FlashWorkItem, rows: Int, ops: FlashOperands, scratch: FlashScratch) {
     let p = ops.problem
     let depth = p.shape.headDim
-    let br = scratch.config.queryTile
+    let br = scratch.config.paddedQueryTile
     let mq = TileConfig.microQueries
     let factor = p.effectiveScale * log2e
-    let r0 = item.tile * br
+    let r0 = item.tile * scratch.config.queryTile
     for r in 0..<br {
       let panel = scratch.qPacked + (r / mq) * depth * mq + r % mq
       if r < rows {
@@ -139,8 +165,8 @@ extension FlashKernel {
   static func writeOutput(item: FlashWorkItem, rows: Int, ops: FlashOperands, scratch: FlashScratch) {
     let p = ops.problem
     let dv = p.shape.valueDim
-    let br = scratch.config.queryTile
-    let r0 = item.tile * br
+    let br = scratch.config.paddedQueryTile
+    let r0 = item.tile * scratch.config.queryTile
     // A sink joins the denominator: m_f = max(m, sink), l' = l·2^(m − m_f) + 2^(sink − m_f),
     // O = acc·2^(m − m_f) / l' (log2 units, as the rest of the kernel).
     let sink2 = p.modifiers.sinks.map { $0[item.head] * log2e }

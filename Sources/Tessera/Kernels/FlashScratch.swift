@@ -1,7 +1,7 @@
 /// Per-thread working memory of the flash kernel, allocated once per thread and reused for every
 /// work item. Its size depends on the tile config and head dims only, never on Sq or Skv.
 ///
-/// Layouts (Br = queryTile, Bc = keyTile, floats, 32-byte aligned):
+/// Layouts (Br = paddedQueryTile, Bc = paddedKeyTile, floats, 64-byte aligned):
 /// - `qPacked`: [Br/24][D][24]: Q_i in micro-panels, pre-scaled by scale·log2(e); rows past
 ///   the end of the sequence are zero.
 /// - `scores`:  [Bc][Br]: Sᵀ, overwritten in place by Pᵀ.
@@ -31,11 +31,11 @@ public final class FlashScratch: @unchecked Sendable {
     self.config = config
     self.headDim = headDim
     self.valueDim = valueDim
-    let br = config.queryTile
+    let br = config.paddedQueryTile
     let mc = TileConfig.microColumns
     paddedValueDim = (valueDim + mc - 1) / mc * mc
     let floatCounts = [
-      br * headDim, config.keyTile * br, paddedValueDim * br, br, br, br, br, br, br,
+      br * headDim, config.paddedKeyTile * br, paddedValueDim * br, br, br, br, br, br, br,
     ]
     // Each region starts on a 64-byte boundary (a cache line).
     let rounded = floatCounts.map { ($0 + 15) / 16 * 16 }

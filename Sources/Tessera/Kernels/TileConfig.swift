@@ -26,17 +26,25 @@ public struct TileConfig: Hashable, Sendable, CustomStringConvertible {
   /// Keys (for S) or value dims (for P·V) per micro-tile.
   public static let microColumns = 4
 
-  /// Query rows per tile (Br); a multiple of `microQueries`.
+  /// Query rows per tile (Br): each work item covers this many query rows.
   public let queryTile: Int
-  /// Keys per tile (Bc); a multiple of `microColumns`.
+  /// Keys per tile (Bc).
   public let keyTile: Int
 
-  /// Rounds the requested sizes up to the micro-tile multiples.
+  /// Br rounded up to whole 24-row micro-panels: the row count of every tile buffer.
+  public var paddedQueryTile: Int {
+    (queryTile + Self.microQueries - 1) / Self.microQueries * Self.microQueries
+  }
+  /// Bc rounded up to whole 4-key micro-tiles: the row count of the Sᵀ buffer.
+  public var paddedKeyTile: Int {
+    (keyTile + Self.microColumns - 1) / Self.microColumns * Self.microColumns
+  }
+
+  /// Sizes below 1 become 1. Query tiles that are not a multiple of 24 rows compute padding
+  /// rows (wasted work), so the defaults and the sweeps use multiples of 24.
   public init(queryTile: Int = 96, keyTile: Int = 64) {
-    let mq = Self.microQueries
-    let mc = Self.microColumns
-    self.queryTile = max(mq, (queryTile + mq - 1) / mq * mq)
-    self.keyTile = max(mc, (keyTile + mc - 1) / mc * mc)
+    self.queryTile = max(1, queryTile)
+    self.keyTile = max(1, keyTile)
   }
 
   public static let `default` = TileConfig()

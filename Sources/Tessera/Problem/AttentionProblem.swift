@@ -11,6 +11,8 @@ public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
   public var scale: Float?
   /// Softcap, ALiBi and sinks.
   public var modifiers: ScoreModifiers
+  /// Block-sparse pattern, or nil for dense attention.
+  public var blockSparse: BlockSparseMask?
   public var query: TensorDescriptor
   public var key: TensorDescriptor
   public var value: TensorDescriptor
@@ -19,13 +21,15 @@ public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
   /// A problem whose four tensors are contiguous in `order` and stored as `scalarType`.
   public init(
     shape: AttentionShape, mask: AttentionMask = .none, scale: Float? = nil,
-    modifiers: ScoreModifiers = .none, order: LayoutOrder = .bshd,
+    modifiers: ScoreModifiers = .none, blockSparse: BlockSparseMask? = nil,
+    order: LayoutOrder = .bshd,
     scalarType: ScalarType = .float32
   ) {
     self.shape = shape
     self.mask = mask
     self.scale = scale
     self.modifiers = modifiers
+    self.blockSparse = blockSparse
     let s = shape
     query = TensorDescriptor(
       layout: order.layout(sequence: s.queryLength, heads: s.queryHeads, dim: s.headDim),
@@ -49,16 +53,26 @@ public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
   /// Number of (query, key) pairs the mask leaves visible, over all batches and query heads.
   public var visiblePairs: Int {
     let s = shape
-    var perHead = 0
-    if mask.isFull {
-      perHead = s.queryLength * s.keyLength
-    } else {
+    if mask.isFull && blockSparse == nil { return s.queryLength * s.keyLength * s.batch * s.queryHeads }
+    var total = 0
+    let heads = blockSparse.map { $0.heads == 1 ? 1 : s.queryHeads } ?? 1
+    for h in 0..<heads {
+      var perHead = 0
       for i in 0..<s.queryLength {
-        perHead += mask.visibleKeys(query: i, queryLength: s.queryLength, keyLength: s.keyLength)
-          .count
+        let keys = mask.visibleKeys(query: i, queryLength: s.queryLength, keyLength: s.keyLength)
+        guard let sparse = blockSparse, !keys.isEmpty else {
+          perHead += keys.count
+          continue
+        }
+        let bs = sparse.blockSize
+        for kb in (keys.lowerBound / bs)...((keys.upperBound - 1) / bs)
+        where sparse.isKept(head: h, queryBlock: i / bs, keyBlock: kb) {
+          perHead += min(keys.upperBound, (kb + 1) * bs) - max(keys.lowerBound, kb * bs)
+        }
       }
+      total += perHead
     }
-    return perHead * s.batch * s.queryHeads
+    return total * s.batch * (s.queryHeads / heads)
   }
 
   /// Attention FLOPs: 2·D for Q·Kᵀ and 2·Dv for P·V per visible (query, key) pair (4·D when
@@ -82,6 +96,7 @@ public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
     try shape.validate()
     try mask.validate()
     try modifiers.validate(queryHeads: shape.queryHeads)
+    try blockSparse?.validate(shape: shape)
     if let scale, !scale.isFinite { throw .invalidScale(scale) }
     let s = shape
     let q = try query.layout.requiredCount(

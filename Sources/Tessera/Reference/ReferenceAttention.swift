@@ -33,7 +33,12 @@ public enum ReferenceAttention {
         let cap = problem.modifiers.softcap.map { Double($0) }
         for i in 0..<s.queryLength {
           let keys = problem.mask.visibleKeys(
-            query: i, queryLength: s.queryLength, keyLength: s.keyLength)
+            query: i, queryLength: s.queryLength, keyLength: s.keyLength
+          ).filter { j in
+            guard let sparse = problem.blockSparse else { return true }
+            let bs = sparse.blockSize
+            return sparse.isKept(head: h, queryBlock: i / bs, keyBlock: j / bs)
+          }
           let position = Double(
             problem.mask.diagonal(query: i, queryLength: s.queryLength, keyLength: s.keyLength))
           let qBase = problem.query.layout.offset(batch: b, sequence: i, head: h)

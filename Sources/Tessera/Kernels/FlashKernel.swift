@@ -15,15 +15,39 @@ import Foundation
 /// are masked element by element. Nothing here allocates: all buffers live in `FlashScratch`.
 public enum FlashKernel {}
 
-/// Base pointers and layouts of one Float32 attention call, shared read-only by every worker.
+/// Base pointers, storage types and layouts of one attention call, shared read-only by every
+/// worker. Offsets from the layouts are in elements; pointers are raw because Q, K, V and O may
+/// each be Float32, Float16 or BFloat16.
 struct FlashOperands: @unchecked Sendable {
   let problem: AttentionProblem
-  let q: UnsafePointer<Float>
-  let k: UnsafePointer<Float>
-  let v: UnsafePointer<Float>
-  let o: UnsafeMutablePointer<Float>
-  /// (batch, queryHeads, queryLength) contiguous, or nil.
+  let q: UnsafeRawPointer
+  let k: UnsafeRawPointer
+  let v: UnsafeRawPointer
+  let o: UnsafeMutableRawPointer
+  /// (batch, queryHeads, queryLength) contiguous Float32, or nil.
   let lse: UnsafeMutablePointer<Float>?
+
+  init(
+    problem: AttentionProblem, q: UnsafeRawPointer, k: UnsafeRawPointer, v: UnsafeRawPointer,
+    o: UnsafeMutableRawPointer, lse: UnsafeMutablePointer<Float>?
+  ) {
+    self.problem = problem
+    self.q = q
+    self.k = k
+    self.v = v
+    self.o = o
+    self.lse = lse
+  }
+
+  /// Float32 tensors.
+  init(
+    problem: AttentionProblem, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+    v: UnsafePointer<Float>, o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>?
+  ) {
+    self.init(
+      problem: problem, q: UnsafeRawPointer(q), k: UnsafeRawPointer(k), v: UnsafeRawPointer(v),
+      o: UnsafeMutableRawPointer(o), lse: lse)
+  }
 }
 
 /// One unit of prefill work: a query tile of one (batch, query head).
@@ -83,8 +107,14 @@ extension FlashKernel {
     }
     scratch.accT.update(repeating: 0, count: scratch.paddedValueDim * br)
 
-    let kBase = ops.k + p.key.layout.offset(batch: item.batch, sequence: 0, head: kvHead)
-    let vBase = ops.v + p.value.layout.offset(batch: item.batch, sequence: 0, head: kvHead)
+    // K_j and V_j are read in place when stored as Float32, else widened tile by tile into
+    // contiguous Float rows (kTile, vTile).
+    let kType = p.key.scalarType
+    let vType = p.value.scalarType
+    let kBase =
+      ops.k + p.key.layout.offset(batch: item.batch, sequence: 0, head: kvHead) * kType.byteCount
+    let vBase =
+      ops.v + p.value.layout.offset(batch: item.batch, sequence: 0, head: kvHead) * vType.byteCount
     let kStride = p.key.layout.sequenceStride
     let vStride = p.value.layout.sequenceStride
     let modifiers = p.modifiers
@@ -97,9 +127,27 @@ extension FlashKernel {
       // Unmasked when every valid row sees every key of the tile. Padding rows (r ≥ rows) see no
       // key; their results are never written, so they need no mask either.
       let masked = c0 < maxStart || c0 + count > minEnd
+      var keys = UnsafePointer(kBase.assumingMemoryBound(to: Float.self)) + c0 * kStride
+      var keyStride = kStride
+      if kType != .float32 {
+        StorageConversion.widenRows(
+          kBase + c0 * kStride * kType.byteCount, type: kType, stride: kStride, rows: count,
+          width: shape.headDim, into: scratch.kTile)
+        keys = UnsafePointer(scratch.kTile)
+        keyStride = shape.headDim
+      }
+      var values = UnsafePointer(vBase.assumingMemoryBound(to: Float.self)) + c0 * vStride
+      var valueStride = vStride
+      if vType != .float32 {
+        StorageConversion.widenRows(
+          vBase + c0 * vStride * vType.byteCount, type: vType, stride: vStride, rows: count,
+          width: shape.valueDim, into: scratch.vTile)
+        values = UnsafePointer(scratch.vTile)
+        valueStride = shape.valueDim
+      }
       scoresTile(
         qPacked: scratch.qPacked, queryTile: br, depth: shape.headDim,
-        keys: kBase + c0 * kStride, keyStride: kStride, keyCount: count,
+        keys: keys, keyStride: keyStride, keyCount: count,
         scores: scratch.scores)
       if changesScores {
         modifyScoresTile(
@@ -112,7 +160,7 @@ extension FlashKernel {
         rowMax: scratch.rowMax, rowSum: scratch.rowSum, alpha: scratch.alpha)
       accumulateTile(
         probabilities: scratch.scores, queryTile: br, keyCount: count,
-        values: vBase + c0 * vStride, valueStride: vStride, valueDim: shape.valueDim,
+        values: values, valueStride: valueStride, valueDim: shape.valueDim,
         paddedValueDim: scratch.paddedValueDim, alpha: scratch.alpha, accT: scratch.accT)
     }
 
@@ -151,8 +199,16 @@ extension FlashKernel {
     for r in 0..<br {
       let panel = scratch.qPacked + (r / mq) * depth * mq + r % mq
       if r < rows {
-        let src = ops.q + p.query.layout.offset(batch: item.batch, sequence: r0 + r, head: item.head)
-        for d in 0..<depth { panel[d * mq] = src[d] * factor }
+        let offset = p.query.layout.offset(batch: item.batch, sequence: r0 + r, head: item.head)
+        switch p.query.scalarType {
+        case .float32:
+          let src = ops.q.assumingMemoryBound(to: Float.self) + offset
+          for d in 0..<depth { panel[d * mq] = src[d] * factor }
+        case let type:
+          for d in 0..<depth {
+            panel[d * mq] = StorageConversion.load(ops.q, as: type, index: offset + d) * factor
+          }
+        }
       } else {
         for d in 0..<depth { panel[d * mq] = 0 }
       }
@@ -181,11 +237,20 @@ extension FlashKernel {
         m = mFinal
       }
       let inverse: Float = l > 0 ? accScale / l : 0
-      let dst = ops.o + p.output.layout.offset(batch: item.batch, sequence: r0 + r, head: item.head)
+      let offset = p.output.layout.offset(batch: item.batch, sequence: r0 + r, head: item.head)
       var acc = scratch.accT + r
-      for d in 0..<dv {
-        dst[d] = acc.pointee * inverse
-        acc += br
+      switch p.output.scalarType {
+      case .float32:
+        let dst = ops.o.assumingMemoryBound(to: Float.self) + offset
+        for d in 0..<dv {
+          dst[d] = acc.pointee * inverse
+          acc += br
+        }
+      case let type:
+        for d in 0..<dv {
+          StorageConversion.store(acc.pointee * inverse, as: type, at: ops.o, index: offset + d)
+          acc += br
+        }
       }
       if let lse = ops.lse {
         let index = (item.batch * p.shape.queryHeads + item.head) * p.shape.queryLength + r0 + r

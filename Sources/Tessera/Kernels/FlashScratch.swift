@@ -9,6 +9,7 @@
 /// - `rowMax`, `rowSum`, `alpha`: [Br]: m, l and exp2(m_old − m_new) per query row (log2 units).
 /// - `keyEnd`, `keyStart`: [Br] Int32: visible key range per query row, for diagonal tiles.
 /// - `diagonal`: [Br]: key position of each query row, for ALiBi.
+/// - `kTile`, `vTile`: [Bc][D], [Bc][Dv]: K_j, V_j widened to Float when stored narrower.
 public final class FlashScratch: @unchecked Sendable {
   public let config: TileConfig
   public let headDim: Int
@@ -23,6 +24,8 @@ public final class FlashScratch: @unchecked Sendable {
   let keyStart: UnsafeMutablePointer<Int32>
   let keyEnd: UnsafeMutablePointer<Int32>
   let diagonal: UnsafeMutablePointer<Float>
+  let kTile: UnsafeMutablePointer<Float>
+  let vTile: UnsafeMutablePointer<Float>
   private let storage: UnsafeMutableRawPointer
   /// Bytes held, for memory accounting.
   public let byteCount: Int
@@ -36,6 +39,7 @@ public final class FlashScratch: @unchecked Sendable {
     paddedValueDim = (valueDim + mc - 1) / mc * mc
     let floatCounts = [
       br * headDim, config.paddedKeyTile * br, paddedValueDim * br, br, br, br, br, br, br,
+      config.keyTile * headDim, config.keyTile * valueDim,
     ]
     // Each region starts on a 64-byte boundary (a cache line).
     let rounded = floatCounts.map { ($0 + 15) / 16 * 16 }
@@ -56,6 +60,8 @@ public final class FlashScratch: @unchecked Sendable {
     keyStart = take(6).bindMemory(to: Int32.self, capacity: br)
     keyEnd = take(7).bindMemory(to: Int32.self, capacity: br)
     diagonal = take(8).assumingMemoryBound(to: Float.self)
+    kTile = take(9).assumingMemoryBound(to: Float.self)
+    vTile = take(10).assumingMemoryBound(to: Float.self)
   }
 
   deinit { storage.deallocate() }

@@ -3,7 +3,7 @@
 // the benchmark dependencies. Run from this directory:
 //
 //   swift package -Xcc -march=native --scratch-path .build-bench benchmark list
-//   swift package -Xcc -march=native --scratch-path .build-bench benchmark --filter "D=128 S=4096"
+//   swift package -Xcc -march=native --scratch-path .build-bench benchmark --filter ".*D=128 S=4096 .*"
 //
 // `-Xcc -march=native` reaches Tessera's C shim (the compile-time ISA probe) and clang's target
 // for the Swift code, exactly as for `swift build` in the root package; without it the kernels

@@ -16,8 +16,8 @@
 // same timed call: `GFLOP/s` and `% of FMA peak`, the peak being `PeakProbe.fmaGFLOPS` measured
 // once per thread count in the benchmark's setup (outside the measurement).
 //
-// Names are "fp32 D=<D> S=<S> <causal|noncausal> threads=<1|all>", so `--filter` takes a regex
-// such as "D=128 S=4096" or "threads=1$".
+// Names are "fp32 D=<D> S=<S> <causal|noncausal> threads=<1|all>". `--filter` takes a regex that
+// must match the WHOLE name: ".*D=128 S=4096 .*", ".*threads=1", "fp32 D=64 S=1024 causal .*".
 
 import Benchmark
 import Foundation

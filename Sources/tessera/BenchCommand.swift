@@ -21,6 +21,15 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "Head dimension of Q and K.") var dim = 128
   @Option(help: "Head dimension of V and O; default: --dim.") var valueDim: Int?
   @OptionGroup var maskOptions: MaskOptions
+  @OptionGroup var modifierOptions: ModifierOptions
+  @Option(help: "Storage of the generated K and V: f32, f16 or bf16.") var dtype: DTypeArgument = .f32
+  @Option(help: "Storage of Q and O: f32, f16 or bf16.") var qoDtype: DTypeArgument = .f32
+  @Option(help: "softmax (dense) or block-sparse (local band + global blocks).")
+  var variant: VariantArgument = .softmax
+  @Option(help: "Block-sparse: tokens per block.") var blockSize = 64
+  @Option(help: "Block-sparse: blocks kept on each side of the diagonal.") var bandBlocks = 1
+  @Option(help: "Block-sparse: leading global blocks (see and are seen by all).")
+  var globalBlocks = 1
   @Option(help: "Softmax scale; default 1/√dim.") var scale: Float?
   @Option(help: "Memory order of Q, K, V, O: bshd or bhsd.") var layout: LayoutOrder = .bshd
   @Option(help: "Worker threads; default: every CPU available.") var threads: Int?
@@ -38,6 +47,10 @@ struct BenchCommand: ParsableCommand {
     if warmup < 0 { throw ValidationError("--warmup must be non-negative") }
     if let tileQ, tileQ < 1 { throw ValidationError("--tile-q must be positive") }
     if let tileK, tileK < 1 { throw ValidationError("--tile-k must be positive") }
+    if blockSize < 1 { throw ValidationError("--block-size must be positive") }
+    if bandBlocks < 0 || globalBlocks < 0 {
+      throw ValidationError("--band-blocks and --global-blocks must be non-negative")
+    }
   }
 
   func run() throws {
@@ -48,8 +61,18 @@ struct BenchCommand: ParsableCommand {
     let shape = AttentionShape(
       batch: batch, queryHeads: heads, kvHeads: kvHeads, queryLength: seq, keyLength: kvSeq,
       headDim: dim, valueDim: valueDim)
-    let problem = AttentionProblem(
-      shape: shape, mask: maskOptions.mask, scale: scale, order: layout)
+    var problem = AttentionProblem(
+      shape: shape, mask: maskOptions.mask, scale: scale,
+      modifiers: modifierOptions.modifiers(queryHeads: heads), order: layout)
+    problem.query.scalarType = qoDtype.scalarType
+    problem.output.scalarType = qoDtype.scalarType
+    problem.key.scalarType = dtype.scalarType
+    problem.value.scalarType = dtype.scalarType
+    if variant == .blockSparse {
+      problem.blockSparse = .localGlobal(
+        blockSize: blockSize, queryLength: seq, keyLength: kvSeq ?? seq, windowBlocks: bandBlocks,
+        globalBlocks: globalBlocks)
+    }
     let defaults = TileConfig.default
     let options = AttentionOptions(
       threads: threads,
@@ -57,20 +80,20 @@ struct BenchCommand: ParsableCommand {
         queryTile: tileQ ?? defaults.queryTile, keyTile: tileK ?? defaults.keyTile))
     // Validate before allocating: the counts come from validated sizes, never from raw input.
     let counts = try Attention.validate(
-      problem, q: .max, k: .max, v: .max, output: .max, lse: nil, options: options)
+      problem, qBytes: .max, kBytes: .max, vBytes: .max, outputBytes: .max, lse: nil,
+      options: options)
 
     // Refuse what cannot fit rather than die in malloc or the OOM killer.
     let bytes =
-      4
-      * (Double(counts.query) + Double(counts.key) + Double(counts.value)
-        + Double(counts.output))
+      Double(qoDtype.scalarType.byteCount) * (Double(counts.query) + Double(counts.output))
+      + Double(dtype.scalarType.byteCount) * (Double(counts.key) + Double(counts.value))
     let memory = Double(ProcessInfo.processInfo.physicalMemory)
     if bytes > 0.8 * memory {
       throw CLIError(
         "Q, K, V and O need \(Console.fixed(bytes / 1e9)) GB; this machine has"
           + " \(Console.fixed(memory / 1e9)) GB of memory")
     }
-    let buffers = BenchBuffers(counts: counts, seed: seed)
+    let buffers = BenchBuffers(problem: problem, counts: counts, seed: seed)
     defer { buffers.deallocate() }
     for _ in 0..<warmup { try buffers.forward(problem, options: options) }
     // The peak is measured right before the kernel, on the same threads, so the fraction
@@ -87,30 +110,53 @@ struct BenchCommand: ParsableCommand {
   }
 }
 
-/// Q, K, V, O allocated once, outside the timed loop. O(n·d) memory: no buffer grows with
-/// Sq·Skv (the kernel's own scratch is a few tiles per thread).
+/// Q, K, V, O allocated once, outside the timed loop, in the problem's storage types. O(n·d)
+/// memory: no buffer grows with Sq·Skv (the kernel's own scratch is a few tiles per thread).
 struct BenchBuffers {
-  let q: UnsafeMutableBufferPointer<Float>
-  let k: UnsafeMutableBufferPointer<Float>
-  let v: UnsafeMutableBufferPointer<Float>
-  let o: UnsafeMutableBufferPointer<Float>
+  let q: UnsafeMutableRawBufferPointer
+  let k: UnsafeMutableRawBufferPointer
+  let v: UnsafeMutableRawBufferPointer
+  let o: UnsafeMutableRawBufferPointer
 
-  init(counts: AttentionProblem.RequiredCounts, seed: UInt64) {
-    q = .allocate(capacity: counts.query)
-    k = .allocate(capacity: counts.key)
-    v = .allocate(capacity: counts.value)
-    o = .allocate(capacity: counts.output)
+  init(problem: AttentionProblem, counts: AttentionProblem.RequiredCounts, seed: UInt64) {
     var random = SeededRandom(seed: seed)
-    random.fill(q)
-    random.fill(k)
-    random.fill(v)
-    o.initialize(repeating: 0)
+    func make(_ count: Int, _ type: ScalarType, fill: Bool) -> UnsafeMutableRawBufferPointer {
+      let bytes = UnsafeMutableRawBufferPointer.allocate(
+        byteCount: count * type.byteCount, alignment: 64)
+      bytes.initializeMemory(as: UInt8.self, repeating: 0)
+      guard fill else { return bytes }
+      // Generated in chunks and narrowed, so no Float copy of the whole tensor is held.
+      let chunk = UnsafeMutableBufferPointer<Float>.allocate(capacity: 1 << 16)
+      defer { chunk.deallocate() }
+      var done = 0
+      while done < count {
+        let n = min(chunk.count, count - done)
+        let part = UnsafeMutableBufferPointer(rebasing: chunk[0..<n])
+        random.fill(part)
+        for i in 0..<n {
+          switch type {
+          case .float32: bytes.storeBytes(of: part[i], toByteOffset: (done + i) * 4, as: Float.self)
+          case .float16:
+            bytes.storeBytes(of: Float16(part[i]), toByteOffset: (done + i) * 2, as: Float16.self)
+          case .bfloat16:
+            bytes.storeBytes(
+              of: BFloat16(part[i]).bitPattern, toByteOffset: (done + i) * 2, as: UInt16.self)
+          }
+        }
+        done += n
+      }
+      return bytes
+    }
+    q = make(counts.query, problem.query.scalarType, fill: true)
+    k = make(counts.key, problem.key.scalarType, fill: true)
+    v = make(counts.value, problem.value.scalarType, fill: true)
+    o = make(counts.output, problem.output.scalarType, fill: false)
   }
 
   func forward(_ problem: AttentionProblem, options: AttentionOptions) throws(AttentionError) {
     try Attention.forward(
-      problem, q: UnsafeBufferPointer(q), k: UnsafeBufferPointer(k), v: UnsafeBufferPointer(v),
-      output: o, options: options)
+      problem, q: UnsafeRawBufferPointer(q), k: UnsafeRawBufferPointer(k),
+      v: UnsafeRawBufferPointer(v), output: o, options: options)
   }
 
   func deallocate() {

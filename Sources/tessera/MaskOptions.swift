@@ -29,9 +29,22 @@ struct MaskOptions: ParsableArguments {
   @Option(help: "Where the causal diagonal sits when Sq ≠ Skv: bottom-right (default) or top-left.")
   var alignment: AlignmentArgument?
 
+  @Option(
+    help: """
+      Sliding window: keys visible left of the diagonal (Mistral's window W is --window W-1       with --causal).
+      """)
+  var window: Int?
+
+  @Option(help: "Keys visible right of the diagonal (non-causal local attention).")
+  var windowRight: Int?
+
   func validate() throws {
-    if alignment != nil, !causal, !causalTopLeft {
-      throw ValidationError("--alignment needs --causal")
+    if let window, window < 0 { throw ValidationError("--window must be non-negative") }
+    if let windowRight, windowRight < 0 {
+      throw ValidationError("--window-right must be non-negative")
+    }
+    if windowRight != nil, causal || causalTopLeft {
+      throw ValidationError("--window-right conflicts with a causal mask")
     }
     if causalTopLeft, alignment == .bottomRight {
       throw ValidationError("--causal-top-left conflicts with --alignment bottom-right")
@@ -39,10 +52,9 @@ struct MaskOptions: ParsableArguments {
   }
 
   var mask: AttentionMask {
-    if causalTopLeft { return .causalTopLeft }
-    if causal {
-      return AttentionMask(causal: true, alignment: alignment?.alignment ?? .bottomRight)
-    }
-    return .none
+    let align: CausalAlignment = causalTopLeft ? .topLeft : alignment?.alignment ?? .bottomRight
+    return AttentionMask(
+      causal: causal || causalTopLeft, alignment: align, windowLeft: window,
+      windowRight: windowRight)
   }
 }

@@ -8,8 +8,8 @@ struct RunCommand: ParsableCommand {
     abstract: "Compute attention on Q, K, V from .npy files and write O (and LSE).",
     discussion: """
       Q is (batch, seq_q, heads, dim), K is (batch, seq_kv, kv_heads, dim), V is (batch, \
-      seq_kv, kv_heads, dim_v), float32, C order. O is written as (batch, seq_q, heads, dim_v) \
-      float32 and LSE (log-sum-exp of the scaled scores) as (batch, heads, seq_q) float32, \
+      seq_kv, kv_heads, dim_v), float32 or float16 (mixed allowed), C order. O is written as \
+      (batch, seq_q, heads, dim_v) in Q's dtype and LSE (log-sum-exp of the scaled scores) as (batch, heads, seq_q) float32, \
       -inf for a fully masked row.
       """)
 
@@ -19,6 +19,7 @@ struct RunCommand: ParsableCommand {
   @Option(help: "Output file for O.") var out: String
   @Option(help: "Output file for the log-sum-exp.") var lse: String?
   @OptionGroup var maskOptions: MaskOptions
+  @OptionGroup var modifierOptions: ModifierOptions
   @Option(help: "Softmax scale; default 1/√dim.") var scale: Float?
   @Option(help: "Worker threads; default: every CPU available.") var threads: Int?
 
@@ -42,38 +43,26 @@ struct RunCommand: ParsableCommand {
   private func execute() throws {
     let inputs = RunInputs(q: try load("Q", q), k: try load("K", k), v: try load("V", v))
     let shape = try inputs.shape()
-    var problem = AttentionProblem(shape: shape, mask: maskOptions.mask, scale: scale)
+    var problem = AttentionProblem(
+      shape: shape, mask: maskOptions.mask, scale: scale,
+      modifiers: modifierOptions.modifiers(queryHeads: shape.queryHeads))
+    // Storage comes from the files (float32 or float16, mixed allowed: e.g. a float16 KV cache
+    // with float32 queries); O is written in Q's type, LSE in float32.
     problem.query.scalarType = inputs.q.array.dtype.scalarType
     problem.key.scalarType = inputs.k.array.dtype.scalarType
     problem.value.scalarType = inputs.v.array.dtype.scalarType
+    problem.output.scalarType = inputs.q.array.dtype.scalarType
     let options = AttentionOptions(threads: threads)
-    // The library decides which storage types its kernels take; float16 files parse, and are
-    // refused here until the kernels load them.
-    let counts: AttentionProblem.RequiredCounts
-    do {
-      counts = try Attention.validate(
-        problem, q: inputs.q.array.elementCount, k: inputs.k.array.elementCount,
-        v: inputs.v.array.elementCount, output: .max, lse: nil, options: options)
-    } catch {
-      guard case .unsupportedScalarType(let tensor, let type, let supported) = error else {
-        throw error
-      }
-      let path = [inputs.q, inputs.k, inputs.v].first { $0.name == tensor }?.path ?? "?"
-      throw CLIError(
-        "\(tensor) (\(path)): \(type) input is not supported by the kernel yet; expected"
-          + " \(supported.map(\.rawValue).joined(separator: ", ")) (convert with"
-          + " .astype(np.float32))")
-    }
-    let qv = try inputs.q.array.float32Values()
-    let kv = try inputs.k.array.float32Values()
-    let vv = try inputs.v.array.float32Values()
-    var o = [Float](repeating: 0, count: counts.output)
+    let counts = try Attention.validate(
+      problem, qBytes: inputs.q.array.data.count, kBytes: inputs.k.array.data.count,
+      vBytes: inputs.v.array.data.count, outputBytes: .max, lse: nil, options: options)
+    var o = [UInt8](repeating: 0, count: counts.output * problem.output.scalarType.byteCount)
     var l = [Float](repeating: 0, count: counts.lse)
-    try qv.withUnsafeBufferPointer { (qp) throws(AttentionError) in
-      try kv.withUnsafeBufferPointer { (kp) throws(AttentionError) in
-        try vv.withUnsafeBufferPointer { (vp) throws(AttentionError) in
-          try o.withUnsafeMutableBufferPointer { (op) throws(AttentionError) in
-            try l.withUnsafeMutableBufferPointer { (lp) throws(AttentionError) in
+    try inputs.q.array.data.withUnsafeBytes { qp in
+      try inputs.k.array.data.withUnsafeBytes { kp in
+        try inputs.v.array.data.withUnsafeBytes { vp in
+          try o.withUnsafeMutableBytes { op in
+            try l.withUnsafeMutableBufferPointer { lp in
               try Attention.forward(
                 problem, q: qp, k: kp, v: vp, output: op, lse: lp, options: options)
             }
@@ -83,7 +72,9 @@ struct RunCommand: ParsableCommand {
     }
     let s = shape
     try write(
-      NPYArray(shape: [s.batch, s.queryLength, s.queryHeads, s.valueDim], float32: o), to: out)
+      NPYArray(
+        shape: [s.batch, s.queryLength, s.queryHeads, s.valueDim], dtype: inputs.q.array.dtype,
+        data: o), to: out)
     if let lse {
       try write(NPYArray(shape: [s.batch, s.queryHeads, s.queryLength], float32: l), to: lse)
     }

@@ -48,7 +48,18 @@ public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
   /// The scale actually applied.
   public var effectiveScale: Float { scale ?? 1 / Float(shape.headDim).squareRoot() }
 
-  public var description: String { "\(shape) mask=\(mask) scale=\(effectiveScale)" }
+  public var description: String {
+    var s = "\(shape) mask=\(mask) scale=\(effectiveScale)"
+    if let softcap = modifiers.softcap { s += " softcap=\(softcap)" }
+    if modifiers.alibiSlopes != nil { s += " alibi" }
+    if modifiers.sinks != nil { s += " sinks" }
+    if let blockSparse { s += " \(blockSparse)" }
+    let types = [query, key, value, output].map(\.scalarType)
+    if types.contains(where: { $0 != .float32 }) {
+      s += " dtype(q,k,v,o)=" + types.map(\.rawValue).joined(separator: ",")
+    }
+    return s
+  }
 
   /// Number of (query, key) pairs the mask leaves visible, over all batches and query heads.
   public var visiblePairs: Int {

@@ -33,4 +33,22 @@ int tessera_cpu_features(void);
 /// CPU model string from cpuid (brand string), written into `buffer` (at least 49 bytes).
 void tessera_cpu_brand(char *buffer, int capacity);
 
+// Thread affinity. `import Glibc` does not expose `pthread_setaffinity_np`, `sched_getcpu` or
+// the CPU_SET macros (they need _GNU_SOURCE), so the runtime goes through these wrappers. The
+// mask is a plain bit array (CPUs 0..<TESSERA_MAX_CPUS) so Swift never sees `cpu_set_t`.
+#define TESSERA_MAX_CPUS 4096
+typedef struct {
+  unsigned long long words[TESSERA_MAX_CPUS / 64];
+} tessera_cpu_mask;
+
+/// The calling thread's affinity mask into `mask`; 0 on success, an errno value otherwise.
+int tessera_thread_get_affinity(tessera_cpu_mask *mask);
+
+/// Binds the calling thread to the CPUs in `mask`; 0 on success, an errno value otherwise
+/// (EINVAL when no CPU of the mask is online and allowed).
+int tessera_thread_set_affinity(const tessera_cpu_mask *mask);
+
+/// The CPU the calling thread runs on now (`sched_getcpu`), -1 when unknown.
+int tessera_current_cpu(void);
+
 #endif

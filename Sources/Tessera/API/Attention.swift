@@ -3,14 +3,24 @@ import Foundation
 
 /// How an attention call runs.
 public struct AttentionOptions: Hashable, Sendable {
-  /// Worker threads (default: every online CPU).
+  /// Worker threads at most (default: every online CPU). The runtime may use fewer: never more
+  /// than its cores, and fewer for calls too small to pay for waking a worker.
   public var threads: Int
   /// Tile sizes of the flash kernel.
   public var tileConfig: TileConfig
+  /// Executor of the call's workers; `nil`: the runtime's default.
+  public var executor: ExecutorKind?
+  /// Runtime the call runs on; `nil`: `Runtime.shared` (every core of the machine's topology).
+  public var runtime: Runtime?
 
-  public init(threads: Int? = nil, tileConfig: TileConfig = .default) {
+  public init(
+    threads: Int? = nil, tileConfig: TileConfig = .default, executor: ExecutorKind? = nil,
+    runtime: Runtime? = nil
+  ) {
     self.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
     self.tileConfig = tileConfig
+    self.executor = executor
+    self.runtime = runtime
   }
 }
 
@@ -98,43 +108,74 @@ public enum Attention {
     return AttentionResult(output: output, lse: lse)
   }
 
-  /// The async form: the work runs on Dispatch worker threads, so a caller on Swift's
-  /// cooperative pool never blocks one of its threads while attention runs.
+  /// The async form: the caller's task is suspended, never blocking a thread of Swift's
+  /// cooperative pool, while the runtime's workers compute; it shares the runtime's admission
+  /// queue with every other caller.
   public static func forward(
     _ problem: AttentionProblem, q: [Float], k: [Float], v: [Float],
     options: AttentionOptions = AttentionOptions()
   ) async throws(AttentionError) -> AttentionResult {
-    let result: Result<AttentionResult, AttentionError> = await withCheckedContinuation {
-      continuation in
-      DispatchQueue.global().async {
-        do throws(AttentionError) {
-          continuation.resume(returning: .success(try forward(problem, q: q, k: k, v: v, options: options)))
-        } catch {
-          continuation.resume(returning: .failure(error))
-        }
-      }
-    }
-    return try result.get()
+    let counts = try validate(
+      problem, q: q.count, k: k.count, v: v.count, output: .max, lse: .max, options: options)
+    let buffers = PrefillBuffers(q: q, k: k, v: v, counts: counts)
+    defer { buffers.deallocate() }
+    await runPrefill(buffers.operands(problem), options: options)
+    return buffers.result(counts)
   }
 
-  /// Splits prefill into (batch, head, query tile) items, longest first when causal so the
-  /// last items to finish are the short ones, and runs them.
+  /// Splits prefill into (batch, head, query tile) items, homes each on its head group's node,
+  /// orders each node's items longest first (causal tiles differ in cost), and runs them on the
+  /// runtime. Every item writes only its own rows and computes them the same way on any
+  /// thread, so the result is bitwise identical for any thread count, executor and topology.
   static func runPrefill(_ ops: FlashOperands, options: AttentionOptions) {
+    let (runtime, work) = prefillWork(ops, options: options)
+    runtime.run(work)
+  }
+
+  /// `runPrefill` for async callers: suspends instead of blocking.
+  static func runPrefill(_ ops: FlashOperands, options: AttentionOptions) async {
+    let (runtime, work) = prefillWork(ops, options: options)
+    await runtime.run(work)
+  }
+
+  /// `runPrefill` that a task's cancellation withdraws while it waits for a worker.
+  static func runPrefillCancellable(
+    _ ops: FlashOperands, options: AttentionOptions
+  ) async throws(CancellationError) {
+    let (runtime, work) = prefillWork(ops, options: options)
+    try await runtime.runCancellable(work)
+  }
+
+  static func prefillWork(
+    _ ops: FlashOperands, options: AttentionOptions
+  ) -> (Runtime, ParallelWork) {
+    let runtime = options.runtime ?? .shared
     let shape = ops.problem.shape
-    let config = options.tileConfig
-    let tiles = (shape.queryLength + config.queryTile - 1) / config.queryTile
-    let perTile = shape.batch * shape.queryHeads
-    let total = tiles * perTile
-    let longestFirst = ops.problem.mask.isCausal
-    WorkerPool.run(
-      items: total, threads: options.threads,
-      makeState: { FlashScratch(config: config, headDim: shape.headDim, valueDim: shape.valueDim) },
-      body: { index, scratch in
-        let rank = index / perTile
-        let tile = longestFirst ? tiles - 1 - rank : rank
-        let bh = index % perTile
-        let item = FlashWorkItem(batch: bh / shape.queryHeads, head: bh % shape.queryHeads, tile: tile)
-        FlashKernel.run(item, ops, scratch: scratch)
+    let config = FlashKernel.effectiveConfig(ops.problem, requested: options.tileConfig)
+    let plan = PrefillPlan(
+      shape: shape, mask: ops.problem.mask, queryTile: config.queryTile,
+      sparse: ops.problem.blockSparse)
+    let key = ScratchKey(config: config, headDim: shape.headDim, valueDim: shape.valueDim)
+    let work = ParallelWork(
+      partition: plan.partition(distances: runtime.topology.distances),
+      workers: runtime.workers(
+        threads: options.threads, items: plan.itemCount, totalCost: plan.totalCost),
+      executor: options.executor ?? runtime.defaultExecutor,
+      body: { i, slot in
+        // Made once per worker slot, by the thread bound to the slot's node (first touch).
+        let scratch = slot.state(key) {
+          FlashScratch(config: config, headDim: shape.headDim, valueDim: shape.valueDim)
+        }
+        let (b, h, t) = plan.item(i)
+        FlashKernel.run(FlashWorkItem(batch: b, head: h, tile: t), ops, scratch: scratch)
       })
+    return (runtime, work)
+  }
+
+  /// Identifies a per-thread scratch shape in a worker slot's cache.
+  struct ScratchKey: Hashable, Sendable {
+    let config: TileConfig
+    let headDim: Int
+    let valueDim: Int
   }
 }

@@ -26,6 +26,8 @@ struct FlashOperands: @unchecked Sendable {
   let o: UnsafeMutableRawPointer
   /// (batch, queryHeads, queryLength) contiguous Float32, or nil.
   let lse: UnsafeMutablePointer<Float>?
+  /// Additive Float32 bias laid out by `problem.bias`, or nil.
+  var bias: UnsafePointer<Float>? = nil
 
   init(
     problem: AttentionProblem, q: UnsafeRawPointer, k: UnsafeRawPointer, v: UnsafeRawPointer,
@@ -149,6 +151,12 @@ extension FlashKernel {
         qPacked: scratch.qPacked, queryTile: br, depth: shape.headDim,
         keys: keys, keyStride: keyStride, keyCount: count,
         scores: scratch.scores)
+      if let bias = ops.bias, let layout = p.bias {
+        addBiasTile(
+          scores: scratch.scores, queryTile: br, rows: rows, keyCount: count,
+          bias: bias + layout.offset(batch: item.batch, head: item.head, query: r0) + c0,
+          queryStride: layout.queryStride)
+      }
       if changesScores {
         modifyScoresTile(
           scores: scratch.scores, queryTile: br, keyCount: count, firstKey: c0,

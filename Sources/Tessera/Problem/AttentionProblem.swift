@@ -13,6 +13,8 @@ public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
   public var modifiers: ScoreModifiers
   /// Block-sparse pattern, or nil for dense attention.
   public var blockSparse: BlockSparseMask?
+  /// Layout of an additive Float32 bias passed with the call, or nil for none.
+  public var bias: BiasLayout?
   public var query: TensorDescriptor
   public var key: TensorDescriptor
   public var value: TensorDescriptor
@@ -54,6 +56,7 @@ public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
     if modifiers.alibiSlopes != nil { s += " alibi" }
     if modifiers.sinks != nil { s += " sinks" }
     if let blockSparse { s += " \(blockSparse)" }
+    if bias != nil { s += " bias" }
     let types = [query, key, value, output].map(\.scalarType)
     if types.contains(where: { $0 != .float32 }) {
       s += " dtype(q,k,v,o)=" + types.map(\.rawValue).joined(separator: ",")
@@ -99,6 +102,8 @@ public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
     public var value: Int
     public var output: Int
     public var lse: Int
+    /// Elements of the bias buffer (0 without a bias).
+    public var bias: Int
   }
 
   /// Validates sizes, head grouping, scale and every tensor's strides.
@@ -121,6 +126,7 @@ public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
     let (bh, o1) = s.batch.multipliedReportingOverflow(by: s.queryHeads)
     let (lse, o2) = bh.multipliedReportingOverflow(by: s.queryLength)
     if o1 || o2 { throw .sizeOverflow(tensor: "LSE") }
-    return RequiredCounts(query: q, key: k, value: v, output: o, lse: lse)
+    let bias = try self.bias?.requiredCount(shape: s) ?? 0
+    return RequiredCounts(query: q, key: k, value: v, output: o, lse: lse, bias: bias)
   }
 }

@@ -16,12 +16,28 @@ public struct TensorLayout: Hashable, Sendable, CustomStringConvertible {
 
   /// Contiguous (batch, sequence, heads, dim).
   public static func bshd(sequence: Int, heads: Int, dim: Int) -> TensorLayout {
-    TensorLayout(batchStride: sequence * heads * dim, sequenceStride: heads * dim, headStride: dim)
+    TensorLayout(
+      batchStride: saturatingProduct(sequence, heads, dim), sequenceStride: saturatingProduct(heads, dim),
+      headStride: dim)
   }
 
   /// Contiguous (batch, heads, sequence, dim).
   public static func bhsd(sequence: Int, heads: Int, dim: Int) -> TensorLayout {
-    TensorLayout(batchStride: sequence * heads * dim, sequenceStride: dim, headStride: sequence * dim)
+    TensorLayout(
+      batchStride: saturatingProduct(sequence, heads, dim), sequenceStride: dim,
+      headStride: saturatingProduct(sequence, dim))
+  }
+
+  /// The product, or `Int.max` when it overflows: a layout built from absurd sizes must not
+  /// trap; `requiredCount` then reports `.sizeOverflow` for it.
+  static func saturatingProduct(_ factors: Int...) -> Int {
+    var product = 1
+    for f in factors {
+      let (p, overflow) = product.multipliedReportingOverflow(by: f)
+      if overflow { return Int.max }
+      product = p
+    }
+    return product
   }
 
   public var description: String {

@@ -33,6 +33,14 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "Softmax scale; default 1/√dim.") var scale: Float?
   @Option(help: "Memory order of Q, K, V, O: bshd or bhsd.") var layout: LayoutOrder = .bshd
   @Option(help: "Worker threads; default: every CPU available.") var threads: Int?
+  @Option(
+    help: """
+      Executor: pinned (threads the runtime owns, pinned per NUMA node) or dispatch (Dispatch \
+      queues; each worker binds its thread to the node and restores the mask). Default: pinned.
+      """)
+  var executor: ExecutorKind?
+  @Flag(help: "Also print the schedule simulator's load balance for this shape on 32–256 cores.")
+  var simulate = false
   @Option(help: "Timed iterations.") var iterations = 5
   @Option(help: "Untimed iterations first (page faults, caches, thread start).") var warmup = 1
   @Option(help: "Query rows per tile (Br), rounded up to a multiple of 24.") var tileQ: Int?
@@ -77,7 +85,8 @@ struct BenchCommand: ParsableCommand {
     let options = AttentionOptions(
       threads: threads,
       tileConfig: TileConfig(
-        queryTile: tileQ ?? defaults.queryTile, keyTile: tileK ?? defaults.keyTile))
+        queryTile: tileQ ?? defaults.queryTile, keyTile: tileK ?? defaults.keyTile),
+      executor: executor)
     // Validate before allocating: the counts come from validated sizes, never from raw input.
     let counts = try Attention.validate(
       problem, qBytes: .max, kBytes: .max, vBytes: .max, outputBytes: .max, lse: nil,
@@ -107,6 +116,9 @@ struct BenchCommand: ParsableCommand {
       problem: problem, options: options, layout: layout, timing: TimingSummary(samples: samples),
       warmup: warmup, seed: seed, peakGFLOPS: peakGFLOPS)
     print(json ? try report.json() : report.text)
+    if simulate && !json {
+      print(SimulationTable.text(problem, queryTile: options.tileConfig.queryTile))
+    }
   }
 }
 

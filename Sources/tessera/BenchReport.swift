@@ -25,6 +25,8 @@ struct BenchReport: Encodable {
   var scale: Float
   var layout: String
   var threads: Int
+  /// "pinned" or "dispatch".
+  var executor: String
   var tileQ: Int
   var tileK: Int
   var iterations: Int
@@ -62,6 +64,7 @@ struct BenchReport: Encodable {
     scale = problem.effectiveScale
     self.layout = layout.rawValue
     threads = options.threads
+    executor = (options.executor ?? (options.runtime ?? .shared).defaultExecutor).rawValue
     tileQ = options.tileConfig.queryTile
     tileK = options.tileConfig.keyTile
     iterations = timing.samples.count
@@ -76,7 +79,8 @@ struct BenchReport: Encodable {
   private var problem: AttentionProblem
   private enum CodingKeys: String, CodingKey {
     case medianMs, minMs, maxMs, timesMs, gflops, gflopsBest, flops, batch, heads, kvHeads, seq,
-      kvSeq, dim, valueDim, causal, mask, alignment, scale, layout, threads, tileQ, tileK,
+      kvSeq, dim, valueDim, causal, mask, alignment, scale, layout, threads, executor,
+      tileQ, tileK,
       iterations,
       warmup, seed, peakGflops, peakFraction, isa
   }
@@ -91,7 +95,7 @@ struct BenchReport: Encodable {
   var text: String {
     var lines = [
       "problem  \(problem) layout=\(layout)",
-      "run      threads=\(threads) tiles Br=\(tileQ) Bc=\(tileK), \(iterations) iterations"
+      "run      threads=\(threads) executor=\(executor) tiles Br=\(tileQ) Bc=\(tileK), \(iterations) iterations"
         + " after \(warmup) warmup, seed \(seed)",
       "time     median \(Console.fixed(medianMs, 3)) ms, min \(Console.fixed(minMs, 3)) ms,"
         + " max \(Console.fixed(maxMs, 3)) ms",

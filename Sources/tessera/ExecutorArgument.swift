@@ -1,0 +1,5 @@
+import ArgumentParser
+import Tessera
+
+/// `--executor pinned|dispatch`.
+extension ExecutorKind: ExpressibleByArgument {}

@@ -22,7 +22,8 @@ extension Attention {
     }
     if options.threads <= 0 { throw .invalidThreadCount(options.threads) }
     if problem.shape.keyLength > Int(Int32.max) || problem.shape.queryLength > Int(Int32.max) {
-      throw .sizeOverflow(tensor: "sequence length (at most \(Int32.max))")
+      throw .sequenceTooLong(
+        length: max(problem.shape.keyLength, problem.shape.queryLength), maximum: Int(Int32.max))
     }
     return counts
   }

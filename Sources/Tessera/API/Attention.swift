@@ -63,7 +63,8 @@ public enum Attention {
     if options.threads <= 0 { throw .invalidThreadCount(options.threads) }
     // Key positions are compared as Int32 inside the kernel's mask.
     if problem.shape.keyLength > Int(Int32.max) || problem.shape.queryLength > Int(Int32.max) {
-      throw .sizeOverflow(tensor: "sequence length (at most \(Int32.max))")
+      throw .sequenceTooLong(
+        length: max(problem.shape.keyLength, problem.shape.queryLength), maximum: Int(Int32.max))
     }
     return counts
   }
@@ -91,7 +92,9 @@ public enum Attention {
     _ problem: AttentionProblem, q: [Float], k: [Float], v: [Float],
     options: AttentionOptions = AttentionOptions()
   ) throws(AttentionError) -> AttentionResult {
-    let counts = try problem.validate()
+    // Sizes are checked against the arrays before O and LSE are allocated from them.
+    let counts = try validate(
+      problem, q: q.count, k: k.count, v: v.count, output: .max, lse: .max, options: options)
     var output = [Float](repeating: 0, count: counts.output)
     var lse = [Float](repeating: 0, count: counts.lse)
     try q.withUnsafeBufferPointer { (q) throws(AttentionError) in

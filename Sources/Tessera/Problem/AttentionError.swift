@@ -21,6 +21,8 @@ public enum AttentionError: Error, Hashable, Sendable, CustomStringConvertible {
   case shapeMismatch(tensor: String, axis: String, expected: Int, actual: Int)
   /// The thread count is not positive.
   case invalidThreadCount(Int)
+  /// A sequence is longer than the kernel addresses (key positions are Int32 in the mask).
+  case sequenceTooLong(length: Int, maximum: Int)
   /// A sliding-window size is negative.
   case invalidWindow(side: String, value: Int)
   /// A score modifier (softcap, ALiBi slopes, sinks) is malformed.
@@ -49,6 +51,8 @@ public enum AttentionError: Error, Hashable, Sendable, CustomStringConvertible {
       return "\(tensor): \(axis) is \(actual), expected \(expected)"
     case .invalidThreadCount(let n):
       return "threads must be positive, got \(n)"
+    case .sequenceTooLong(let length, let maximum):
+      return "sequence length \(length) exceeds the supported maximum \(maximum)"
     case .invalidWindow(let side, let value):
       return "window \(side) must be non-negative, got \(value)"
     case .invalidModifier(let name, let detail):

@@ -157,7 +157,7 @@ public enum Attention {
     let config = FlashKernel.effectiveConfig(ops.problem, requested: options.tileConfig)
     let plan = PrefillPlan(
       shape: shape, mask: ops.problem.mask, queryTile: config.queryTile,
-      sparse: ops.problem.blockSparse)
+      sparse: ops.problem.blockSparse, ragged: ops.problem.ragged)
     let key = ScratchKey(config: config, headDim: shape.headDim, valueDim: shape.valueDim)
     let work = ParallelWork(
       partition: plan.partition(distances: runtime.topology.distances),

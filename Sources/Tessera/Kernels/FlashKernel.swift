@@ -52,6 +52,34 @@ struct FlashOperands: @unchecked Sendable {
   }
 }
 
+/// Where one sequence's rows sit in the tensors: a batch entry of a dense call, or one
+/// sequence of a ragged (packed) call.
+struct SequenceSpan {
+  /// Batch index into the layouts (0 for packed ragged tensors).
+  let batch: Int
+  let queryStart: Int
+  let queryLength: Int
+  let keyStart: Int
+  let keyLength: Int
+}
+
+extension FlashOperands {
+  /// The span of batch entry (or ragged sequence) `b`.
+  func span(_ b: Int) -> SequenceSpan {
+    let shape = problem.shape
+    guard let ragged = problem.ragged else {
+      return SequenceSpan(
+        batch: b, queryStart: 0, queryLength: shape.queryLength, keyStart: 0,
+        keyLength: shape.keyLength)
+    }
+    let q0 = ragged.queryOffsets[b]
+    let k0 = ragged.keyOffsets[b]
+    return SequenceSpan(
+      batch: 0, queryStart: q0, queryLength: ragged.queryOffsets[b + 1] - q0, keyStart: k0,
+      keyLength: ragged.keyOffsets[b + 1] - k0)
+  }
+}
+
 /// One unit of prefill work: a query tile of one (batch, query head).
 struct FlashWorkItem: Hashable, Sendable {
   let batch: Int
@@ -74,7 +102,9 @@ extension FlashKernel {
     let br = scratch.config.paddedQueryTile
     let bc = scratch.config.keyTile
     let r0 = item.tile * scratch.config.queryTile
-    let rows = min(scratch.config.queryTile, shape.queryLength - r0)
+    let span = ops.span(item.batch)
+    let rows = min(scratch.config.queryTile, span.queryLength - r0)
+    if rows <= 0 { return }  // a ragged sequence shorter than the longest
     let kvHead = shape.kvHead(forQueryHead: item.head)
 
     // Visible key range per row; the union over the tile is [first row's start, last row's end)
@@ -86,10 +116,10 @@ extension FlashKernel {
     for r in 0..<br {
       let keys =
         r < rows
-        ? p.mask.visibleKeys(query: r0 + r, queryLength: shape.queryLength, keyLength: shape.keyLength)
+        ? p.mask.visibleKeys(query: r0 + r, queryLength: span.queryLength, keyLength: span.keyLength)
         : 0..<0
       scratch.diagonal[r] = Float(
-        p.mask.diagonal(query: r0 + r, queryLength: shape.queryLength, keyLength: shape.keyLength))
+        p.mask.diagonal(query: r0 + r, queryLength: span.queryLength, keyLength: span.keyLength))
       scratch.keyStart[r] = Int32(truncatingIfNeeded: keys.lowerBound)
       scratch.keyEnd[r] = Int32(truncatingIfNeeded: keys.upperBound)
       if r < rows {
@@ -102,7 +132,7 @@ extension FlashKernel {
       }
     }
 
-    packQueries(item: item, rows: rows, ops: ops, scratch: scratch)
+    packQueries(item: item, span: span, rows: rows, ops: ops, scratch: scratch)
     for r in 0..<br {
       scratch.rowMax[r] = -.infinity
       scratch.rowSum[r] = 0
@@ -114,9 +144,11 @@ extension FlashKernel {
     let kType = p.key.scalarType
     let vType = p.value.scalarType
     let kBase =
-      ops.k + p.key.layout.offset(batch: item.batch, sequence: 0, head: kvHead) * kType.byteCount
+      ops.k + p.key.layout.offset(batch: span.batch, sequence: span.keyStart, head: kvHead)
+      * kType.byteCount
     let vBase =
-      ops.v + p.value.layout.offset(batch: item.batch, sequence: 0, head: kvHead) * vType.byteCount
+      ops.v + p.value.layout.offset(batch: span.batch, sequence: span.keyStart, head: kvHead)
+      * vType.byteCount
     let kStride = p.key.layout.sequenceStride
     let vStride = p.value.layout.sequenceStride
     let modifiers = p.modifiers
@@ -191,13 +223,15 @@ extension FlashKernel {
         }
       }
     }
-    writeOutput(item: item, rows: rows, ops: ops, scratch: scratch)
+    writeOutput(item: item, span: span, rows: rows, ops: ops, scratch: scratch)
   }
 
   /// Q̂_i[r][d] = Q[r0 + r][d] · scale · log2(e), into 24-row micro-panels [Br/24][D][24];
   /// rows past the sequence are zero.
   @inline(never)
-  static func packQueries(item: FlashWorkItem, rows: Int, ops: FlashOperands, scratch: FlashScratch) {
+  static func packQueries(
+    item: FlashWorkItem, span: SequenceSpan, rows: Int, ops: FlashOperands, scratch: FlashScratch
+  ) {
     let p = ops.problem
     let depth = p.shape.headDim
     let br = scratch.config.paddedQueryTile
@@ -207,7 +241,8 @@ extension FlashKernel {
     for r in 0..<br {
       let panel = scratch.qPacked + (r / mq) * depth * mq + r % mq
       if r < rows {
-        let offset = p.query.layout.offset(batch: item.batch, sequence: r0 + r, head: item.head)
+        let offset = p.query.layout.offset(
+          batch: span.batch, sequence: span.queryStart + r0 + r, head: item.head)
         switch p.query.scalarType {
         case .float32:
           let src = ops.q.assumingMemoryBound(to: Float.self) + offset
@@ -226,7 +261,9 @@ extension FlashKernel {
   /// O_i = accᵀ / l (transposed back to the output layout), LSE_i = (m + log2 l)·ln 2.
   /// A row with l = 0 saw no key: O = 0, LSE = −∞.
   @inline(never)
-  static func writeOutput(item: FlashWorkItem, rows: Int, ops: FlashOperands, scratch: FlashScratch) {
+  static func writeOutput(
+    item: FlashWorkItem, span: SequenceSpan, rows: Int, ops: FlashOperands, scratch: FlashScratch
+  ) {
     let p = ops.problem
     let dv = p.shape.valueDim
     let br = scratch.config.paddedQueryTile
@@ -245,7 +282,8 @@ extension FlashKernel {
         m = mFinal
       }
       let inverse: Float = l > 0 ? accScale / l : 0
-      let offset = p.output.layout.offset(batch: item.batch, sequence: r0 + r, head: item.head)
+      let offset = p.output.layout.offset(
+        batch: span.batch, sequence: span.queryStart + r0 + r, head: item.head)
       var acc = scratch.accT + r
       switch p.output.scalarType {
       case .float32:
@@ -261,7 +299,9 @@ extension FlashKernel {
         }
       }
       if let lse = ops.lse {
-        let index = (item.batch * p.shape.queryHeads + item.head) * p.shape.queryLength + r0 + r
+        let index =
+          (span.batch * p.shape.queryHeads + item.head) * p.shape.queryLength + span.queryStart
+          + r0 + r
         lse[index] = l > 0 ? (m + log2(l)) * ln2 : -.infinity
       }
     }

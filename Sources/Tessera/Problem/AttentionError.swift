@@ -23,6 +23,10 @@ public enum AttentionError: Error, Hashable, Sendable, CustomStringConvertible {
   case invalidThreadCount(Int)
   /// A sequence is longer than the kernel addresses (key positions are Int32 in the mask).
   case sequenceTooLong(length: Int, maximum: Int)
+  /// Ragged-batch offsets are malformed.
+  case invalidRagged(detail: String)
+  /// Two features were asked for together that this call cannot combine.
+  case unsupportedCombination(String)
   /// A sliding-window size is negative.
   case invalidWindow(side: String, value: Int)
   /// A score modifier (softcap, ALiBi slopes, sinks) is malformed.
@@ -53,6 +57,10 @@ public enum AttentionError: Error, Hashable, Sendable, CustomStringConvertible {
       return "threads must be positive, got \(n)"
     case .sequenceTooLong(let length, let maximum):
       return "sequence length \(length) exceeds the supported maximum \(maximum)"
+    case .invalidRagged(let detail):
+      return "ragged batch: \(detail)"
+    case .unsupportedCombination(let detail):
+      return "unsupported combination: \(detail)"
     case .invalidWindow(let side, let value):
       return "window \(side) must be non-negative, got \(value)"
     case .invalidModifier(let name, let detail):

@@ -15,6 +15,8 @@ public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
   public var blockSparse: BlockSparseMask?
   /// Layout of an additive Float32 bias passed with the call, or nil for none.
   public var bias: BiasLayout?
+  /// Sequences of different lengths packed along the sequence axis, or nil.
+  public var ragged: RaggedBatch?
   public var query: TensorDescriptor
   public var key: TensorDescriptor
   public var value: TensorDescriptor
@@ -57,6 +59,7 @@ public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
     if modifiers.sinks != nil { s += " sinks" }
     if let blockSparse { s += " \(blockSparse)" }
     if bias != nil { s += " bias" }
+    if let ragged { s += " ragged(\(ragged.sequences) sequences)" }
     let types = [query, key, value, output].map(\.scalarType)
     if types.contains(where: { $0 != .float32 }) {
       s += " dtype(q,k,v,o)=" + types.map(\.rawValue).joined(separator: ",")
@@ -66,6 +69,15 @@ public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
 
   /// Number of (query, key) pairs the mask leaves visible, over all batches and query heads.
   public var visiblePairs: Int {
+    if let ragged {
+      var total = 0
+      for b in 0..<ragged.sequences {
+        let sq = ragged.queryOffsets[b + 1] - ragged.queryOffsets[b]
+        let sk = ragged.keyOffsets[b + 1] - ragged.keyOffsets[b]
+        for i in 0..<sq { total += mask.visibleKeys(query: i, queryLength: sq, keyLength: sk).count }
+      }
+      return total * shape.queryHeads
+    }
     let s = shape
     if mask.isFull && blockSparse == nil { return s.queryLength * s.keyLength * s.batch * s.queryHeads }
     var total = 0
@@ -113,6 +125,12 @@ public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
     try mask.validate()
     try modifiers.validate(queryHeads: shape.queryHeads)
     try blockSparse?.validate(shape: shape)
+    if let ragged {
+      try ragged.validate(shape: shape)
+      if blockSparse != nil || bias != nil {
+        throw .unsupportedCombination("a ragged batch with block-sparse or bias")
+      }
+    }
     if let scale, !scale.isFinite { throw .invalidScale(scale) }
     let s = shape
     let q = try query.layout.requiredCount(

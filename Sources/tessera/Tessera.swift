@@ -13,7 +13,7 @@ struct Tessera: ParsableCommand {
       status 1; malformed command lines exit with status 64 (EX_USAGE) after the usage text.
       """,
     subcommands: [
-      BenchCommand.self, RunCommand.self, VerifyCommand.self, InfoCommand.self,
+      BenchCommand.self, DecodeCommand.self, RunCommand.self, VerifyCommand.self, InfoCommand.self,
     ]
   )
 }

@@ -1,0 +1,122 @@
+import Foundation
+
+/// Decode attention (flash-decoding): one or a few new query tokens per sequence against a KV
+/// cache, parallel across sequences, kv heads and fixed-size key splits, merged by log-sum-exp.
+///
+/// All query heads of a kv group (and all Sq tokens) are computed together, so each cached K and
+/// V row is read from memory once per call, whatever the GQA ratio. Results are bitwise
+/// identical for any thread count, executor and topology, and for a paged and a contiguous cache
+/// holding the same tokens.
+public enum Decode {
+  /// Computes decode attention into caller-owned buffers: `queries` holds (batch, Sq,
+  /// queryHeads, headDim) elements of `problem.queryType`, `output` receives (batch, Sq,
+  /// queryHeads, valueDim) of `problem.outputType`, and `lse` (when given) Float32 in (batch,
+  /// queryHeads, Sq) order.
+  public static func forward(
+    _ problem: DecodeProblem, queries: UnsafeRawBufferPointer, cache: KVCache,
+    output: UnsafeMutableRawBufferPointer, lse: UnsafeMutableBufferPointer<Float>? = nil,
+    options: DecodeOptions = DecodeOptions()
+  ) throws(DecodeError) {
+    let counts = try problem.validate(cache: cache)
+    if queries.count < counts.query * problem.queryType.byteCount {
+      throw .attention(
+        .bufferTooSmall(
+          tensor: "Q", required: counts.query, actual: queries.count / problem.queryType.byteCount))
+    }
+    if output.count < counts.output * problem.outputType.byteCount {
+      throw .attention(
+        .bufferTooSmall(
+          tensor: "O", required: counts.output, actual: output.count / problem.outputType.byteCount)
+      )
+    }
+    if let lse, lse.count < counts.lse {
+      throw .attention(.bufferTooSmall(tensor: "LSE", required: counts.lse, actual: lse.count))
+    }
+    if options.threads <= 0 { throw .attention(.invalidThreadCount(options.threads)) }
+    if options.splitSize <= 0 {
+      throw .attention(.nonPositiveSize(field: "splitSize", value: options.splitSize))
+    }
+    let map: KVRowMap
+    do { map = try cache.rowMap() } catch { throw .cache(error) }
+    guard let q = queries.baseAddress, let o = output.baseAddress else { return }
+    let ops = DecodeOperands(
+      problem: problem, map: map, kvHeads: cache.kvHeads, headDim: cache.headDim,
+      valueDim: cache.valueDim, splitSize: options.splitSize, q: q, o: o, lse: lse?.baseAddress)
+    withExtendedLifetime(cache) {
+      run(ops, options: options)
+    }
+  }
+
+  /// Decode with Float32 queries and output; returns O in (batch, Sq, queryHeads, valueDim)
+  /// order and LSE in (batch, queryHeads, Sq) order.
+  public static func forward(
+    _ problem: DecodeProblem, queries: [Float], cache: KVCache,
+    options: DecodeOptions = DecodeOptions()
+  ) throws(DecodeError) -> AttentionResult {
+    var problem = problem
+    problem.queryType = .float32
+    problem.outputType = .float32
+    let counts = try problem.validate(cache: cache)
+    var output = [Float](repeating: 0, count: counts.output)
+    var lse = [Float](repeating: 0, count: counts.lse)
+    try queries.withUnsafeBufferPointer { (q) throws(DecodeError) in
+      try output.withUnsafeMutableBufferPointer { (o) throws(DecodeError) in
+        try lse.withUnsafeMutableBufferPointer { (l) throws(DecodeError) in
+          try forward(
+            problem, queries: UnsafeRawBufferPointer(q), cache: cache,
+            output: UnsafeMutableRawBufferPointer(o), lse: l, options: options)
+        }
+      }
+    }
+    return AttentionResult(output: output, lse: lse)
+  }
+
+  /// Bytes of K and V a call reads from the cache (each visible row once per kv head): the
+  /// numerator of the decode bandwidth figure.
+  public static func cacheBytesRead(_ problem: DecodeProblem, cache: KVCache, splitSize: Int)
+    throws(DecodeError) -> Int
+  {
+    try problem.validate(cache: cache)
+    let map: KVRowMap
+    do { map = try cache.rowMap() } catch { throw .cache(error) }
+    var keys = 0
+    for b in 0..<problem.batch {
+      let (lo, hi) = DecodeOperands.unionRange(problem, length: map.lengths[problem.sequence(b)])
+      keys += hi - lo
+    }
+    return keys * cache.kvHeads * (map.keyRowBytes + map.valueRowBytes)
+  }
+
+  /// Runs every work item on the runtime: items are homed on their kv head's node (where the
+  /// cache placed that head's K/V) and claimed in index order (equal-cost items keep their
+  /// order), each worker with its own scratch. This is the only place that knows about threads.
+  static func run(_ ops: DecodeOperands, options: DecodeOptions) {
+    let runtime = options.runtime ?? .shared
+    let nodes = runtime.topology.nodes.count
+    let perKey = Double(2 * (ops.headDim + ops.valueDim) * ops.rows)
+    var costs: [Double] = []
+    costs.reserveCapacity(ops.itemCount)
+    for i in 0..<ops.itemCount {
+      costs.append(Double(ops.keyRange(item: i).count) * perKey + Double(ops.rows * 64))
+    }
+    let total = costs.reduce(0, +)
+    let kvHeads = ops.kvHeads
+    let partition = WorkPartition(
+      itemCount: ops.itemCount, distances: runtime.topology.distances,
+      home: {
+        WorkPartition.homeNode(
+          group: Int(ops.itemGroup[$0]) % kvHeads, groups: kvHeads, nodes: nodes)
+      },
+      cost: { costs[$0] })
+    let key = DecodeScratch.Key(rows: ops.rows, depth: ops.depth, valueDepth: ops.valueDepth)
+    let work = ParallelWork(
+      partition: partition,
+      workers: runtime.workers(threads: options.threads, items: ops.itemCount, totalCost: total),
+      executor: options.executor ?? runtime.defaultExecutor,
+      body: { i, slot in
+        let scratch = slot.state(key) { DecodeScratch(key) }
+        DecodeKernel.run(item: i, ops, scratch: scratch)
+      })
+    runtime.run(work)
+  }
+}

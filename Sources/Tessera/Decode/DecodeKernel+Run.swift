@@ -1,0 +1,309 @@
+import Foundation
+import Synchronization
+
+/// Everything a decode call's work items share, read-only except the partial results (each item
+/// writes its own) and the per-group countdowns.
+///
+/// Work item i is (batch entry b, kv head h, split k); items of one group (b, h) are consecutive,
+/// `groupFirst[g] ..< groupFirst[g] + groupCount[g]`, in split order. Item i writes its partial
+/// state to `partialO + i·R·Dvp` ([R][Dvp] floats, normalized) and `partialLSE + i·R` (natural
+/// log); the item that finishes a group last merges the group's partials in split order (plus
+/// the sink, as a partial with O = 0) and writes O and LSE. Who merges never changes what is
+/// merged or in which order, so the result is the same for any schedule.
+final class DecodeOperands: @unchecked Sendable {
+  let problem: DecodeProblem
+  let map: KVRowMap
+  let kvHeads: Int
+  let group: Int  // G: query heads per kv head
+  let rows: Int  // R = G·Sq
+  let headDim: Int
+  let valueDim: Int
+  let depth: Int  // Dp
+  let valueDepth: Int  // Dvp
+  let splitSize: Int
+  let factor: Float  // scale·log2 e
+  let softcap2: Float
+  let q: UnsafeRawPointer
+  let o: UnsafeMutableRawPointer
+  let lse: UnsafeMutablePointer<Float>?
+  /// Per item: group index and split index (−1: an empty item for a group with no visible key).
+  let itemGroup: [Int32]
+  let itemSplit: [Int32]
+  let groupFirst: [Int]
+  let groupCount: [Int]
+  let partialO: UnsafeMutablePointer<Float>
+  let partialLSE: UnsafeMutablePointer<Float>
+  let countdowns: [Countdown]
+
+  final class Countdown: Sendable {
+    let remaining: Atomic<Int>
+    init(_ n: Int) { remaining = Atomic(n) }
+  }
+
+  init(
+    problem: DecodeProblem, map: KVRowMap, kvHeads: Int, headDim: Int, valueDim: Int,
+    splitSize: Int, q: UnsafeRawPointer, o: UnsafeMutableRawPointer,
+    lse: UnsafeMutablePointer<Float>?
+  ) {
+    self.problem = problem
+    self.map = map
+    self.kvHeads = kvHeads
+    group = problem.queryHeads / kvHeads
+    rows = group * problem.queryLength
+    self.headDim = headDim
+    self.valueDim = valueDim
+    depth = (headDim + 7) & ~7
+    valueDepth = (valueDim + 7) & ~7
+    self.splitSize = splitSize
+    factor = (problem.scale ?? 1 / Float(headDim).squareRoot()) * log2e
+    softcap2 = (problem.modifiers.softcap ?? 0) * log2e
+    self.q = q
+    self.o = o
+    self.lse = lse
+    var itemGroup: [Int32] = []
+    var itemSplit: [Int32] = []
+    var groupFirst: [Int] = []
+    var groupCount: [Int] = []
+    for b in 0..<problem.batch {
+      let (lo, hi) = Self.unionRange(problem, length: map.lengths[problem.sequence(b)])
+      for _ in 0..<kvHeads {
+        groupFirst.append(itemGroup.count)
+        let g = Int32(groupFirst.count - 1)
+        if lo < hi {
+          for k in (lo / splitSize)...((hi - 1) / splitSize) {
+            itemGroup.append(g)
+            itemSplit.append(Int32(k))
+          }
+        } else {
+          itemGroup.append(g)
+          itemSplit.append(-1)
+        }
+        groupCount.append(itemGroup.count - groupFirst.last!)
+      }
+    }
+    self.itemGroup = itemGroup
+    self.itemSplit = itemSplit
+    self.groupFirst = groupFirst
+    self.groupCount = groupCount
+    partialO = .allocate(capacity: max(1, itemGroup.count * rows * valueDepth))
+    partialLSE = .allocate(capacity: max(1, itemGroup.count * rows))
+    countdowns = groupCount.map { Countdown($0) }
+  }
+
+  deinit {
+    partialO.deallocate()
+    partialLSE.deallocate()
+  }
+
+  var itemCount: Int { itemGroup.count }
+
+  /// Keys any of the Sq rows of a sequence of `length` tokens sees: [lo, hi).
+  static func unionRange(_ p: DecodeProblem, length: Int) -> (Int, Int) {
+    var lo = Int.max
+    var hi = 0
+    for t in 0..<p.queryLength {
+      let keys = p.mask.visibleKeys(query: t, queryLength: p.queryLength, keyLength: length)
+      if !keys.isEmpty {
+        lo = min(lo, keys.lowerBound)
+        hi = max(hi, keys.upperBound)
+      }
+    }
+    return lo < hi ? (lo, hi) : (0, 0)
+  }
+
+  /// Keys item `i` reads (for the partitioner's cost and the bandwidth report).
+  func keyRange(item i: Int) -> Range<Int> {
+    let k = Int(itemSplit[i])
+    if k < 0 { return 0..<0 }
+    let b = Int(itemGroup[i]) / kvHeads
+    let (lo, hi) = Self.unionRange(problem, length: map.lengths[problem.sequence(b)])
+    let start = max(lo, k * splitSize)
+    let end = min(hi, (k + 1) * splitSize)
+    return start..<max(start, end)
+  }
+}
+
+extension DecodeKernel {
+  /// Runs work item `i`: the partial attention of one (batch entry, kv head) group's R rows over
+  /// one split of its keys; the group's last item also merges.
+  static func run(item i: Int, _ ops: DecodeOperands, scratch: DecodeScratch) {
+    let p = ops.problem
+    let map = ops.map
+    let g = Int(ops.itemGroup[i])
+    let b = g / ops.kvHeads
+    let kvHead = g % ops.kvHeads
+    let sequence = p.sequence(b)
+    let length = map.lengths[sequence]
+    let sq = p.queryLength
+    let rows = ops.rows
+    let bk = DecodeScratch.keyTile
+
+    // Row r = t·G + gq is token t of query head kvHead·G + gq.
+    var minEnd = Int.max
+    var maxStart = 0
+    for r in 0..<rows {
+      let t = r / ops.group
+      let head = kvHead * ops.group + r % ops.group
+      let keys = p.mask.visibleKeys(query: t, queryLength: sq, keyLength: length)
+      scratch.rowStart[r] = keys.lowerBound
+      scratch.rowEnd[r] = keys.upperBound
+      minEnd = min(minEnd, keys.upperBound)
+      maxStart = max(maxStart, keys.lowerBound)
+      scratch.diagonal[r] = Float(p.mask.diagonal(query: t, queryLength: sq, keyLength: length))
+      scratch.slopes2[r] = (p.modifiers.alibiSlopes?[head] ?? 0) * log2e
+      scratch.rowMax[r] = -.infinity
+      scratch.rowSum[r] = 0
+    }
+    scratch.acc.update(repeating: 0, count: rows * ops.valueDepth)
+    let range = ops.keyRange(item: i)
+    if !range.isEmpty {
+      packQueries(ops, batch: b, kvHead: kvHead, into: scratch.qHat)
+      let changesScores = p.modifiers.softcap != nil || p.modifiers.alibiSlopes != nil
+      var c0 = range.lowerBound
+      while c0 < range.upperBound {
+        let n = min(bk, range.upperBound - c0)
+        let (keys, keyStride) = tileRows(
+          ops, heads: map.keyHeads, rowBytes: map.keyRowBytes, width: ops.headDim,
+          paddedWidth: ops.depth, sequence: sequence, kvHead: kvHead, first: c0, count: n,
+          tile: scratch.kTile)
+        scores(
+          queries: scratch.qHat, rows: rows, depth: ops.depth, keys: keys, keyStride: keyStride,
+          keyCount: n, scores: scratch.scores, scoreStride: bk)
+        if changesScores {
+          modify(
+            scores: scratch.scores, rows: rows, scoreStride: bk, keyCount: n, firstKey: c0,
+            softcap2: ops.softcap2, slopes2: scratch.slopes2, diagonal: scratch.diagonal)
+        }
+        softmax(
+          scores: scratch.scores, rows: rows, scoreStride: bk, keyCount: n, firstKey: c0,
+          masked: c0 < maxStart || c0 + n > minEnd, rowStart: scratch.rowStart,
+          rowEnd: scratch.rowEnd, rowMax: scratch.rowMax, rowSum: scratch.rowSum,
+          alpha: scratch.alpha)
+        let (values, valueStride) = tileRows(
+          ops, heads: map.valueHeads, rowBytes: map.valueRowBytes, width: ops.valueDim,
+          paddedWidth: ops.valueDepth, sequence: sequence, kvHead: kvHead, first: c0, count: n,
+          tile: scratch.vTile)
+        accumulate(
+          probabilities: scratch.scores, rows: rows, scoreStride: bk, keyCount: n,
+          values: values, valueStride: valueStride, paddedValueDim: ops.valueDepth,
+          alpha: scratch.alpha, acc: scratch.acc)
+        c0 += n
+      }
+    }
+    writePartial(ops, item: i, scratch: scratch)
+    if ops.countdowns[g].remaining.wrappingSubtract(1, ordering: .acquiringAndReleasing).oldValue
+      == 1
+    {
+      mergeGroup(ops, group: g, scratch: scratch)
+    }
+  }
+
+  /// Rows [first, first + count) of one head of a sequence as Float rows: in place when the
+  /// cache is Float32, the width needs no padding and the rows are one run (never across a
+  /// paged block); otherwise gathered run by run into `tile` (Float16/BFloat16 widened). Both
+  /// give the same numbers, so a paged and a contiguous cache give the same bits.
+  @inline(__always)
+  static func tileRows(
+    _ ops: DecodeOperands, heads: [UnsafeRawPointer], rowBytes: Int, width: Int,
+    paddedWidth: Int, sequence: Int, kvHead: Int, first: Int, count: Int,
+    tile: UnsafeMutablePointer<Float>
+  ) -> (UnsafePointer<Float>, Int) {
+    let map = ops.map
+    let base = heads[kvHead]
+    let blockRows = map.blockRows
+    if map.scalarType == .float32 && width == paddedWidth
+      && first / blockRows == (first + count - 1) / blockRows
+    {
+      let row = map.row(sequence: sequence, position: first)
+      return (UnsafePointer((base + row * rowBytes).assumingMemoryBound(to: Float.self)), width)
+    }
+    var j = first
+    let end = first + count
+    while j < end {
+      let runEnd = min(end, (j / blockRows + 1) * blockRows)
+      widenRows(
+        base + map.row(sequence: sequence, position: j) * rowBytes, type: map.scalarType,
+        sourceStride: rowBytes, rows: runEnd - j, width: width, paddedWidth: paddedWidth,
+        into: tile + (j - first) * paddedWidth, destinationStride: paddedWidth)
+      j = runEnd
+    }
+    return (UnsafePointer(tile), paddedWidth)
+  }
+
+  /// Q̂[r] = Q[b, t, head]·scale·log2 e for the group's R rows, zero-padded to Dp.
+  @inline(never)
+  static func packQueries(
+    _ ops: DecodeOperands, batch b: Int, kvHead: Int, into qHat: UnsafeMutablePointer<Float>
+  ) {
+    let p = ops.problem
+    let d = ops.headDim
+    for r in 0..<ops.rows {
+      let t = r / ops.group
+      let head = kvHead * ops.group + r % ops.group
+      let offset = ((b * p.queryLength + t) * p.queryHeads + head) * d
+      let dst = qHat + r * ops.depth
+      for i in 0..<d {
+        dst[i] = StorageConversion.load(ops.q, as: p.queryType, index: offset + i) * ops.factor
+      }
+      for i in d..<ops.depth { dst[i] = 0 }
+    }
+  }
+
+  /// The item's partial state: O_r = acc_r / l_r and LSE_r = (m_r + log2 l_r)·ln 2, or O = 0
+  /// and LSE = −∞ for a row that saw no key.
+  @inline(never)
+  static func writePartial(_ ops: DecodeOperands, item i: Int, scratch: DecodeScratch) {
+    let dvp = ops.valueDepth
+    let out = ops.partialO + i * ops.rows * dvp
+    for r in 0..<ops.rows {
+      let l = scratch.rowSum[r]
+      let inverse = Vec(repeating: l > 0 ? 1 / l : 0)
+      let src = UnsafeRawPointer(scratch.acc + r * dvp)
+      let dst = UnsafeMutableRawPointer(out + r * dvp)
+      var d = 0
+      while d < dvp {
+        dst.storeBytes(
+          of: src.loadUnaligned(fromByteOffset: d * 4, as: Vec.self) * inverse,
+          toByteOffset: d * 4, as: Vec.self)
+        d += 8
+      }
+      ops.partialLSE[i * ops.rows + r] =
+        l > 0 ? (scratch.rowMax[r] + Foundation.log2(l)) * ln2 : -.infinity
+    }
+  }
+
+  /// Merges group g's partials in split order (and the sinks) and writes O and LSE.
+  @inline(never)
+  static func mergeGroup(_ ops: DecodeOperands, group g: Int, scratch: DecodeScratch) {
+    let p = ops.problem
+    let b = g / ops.kvHeads
+    let kvHead = g % ops.kvHeads
+    let rows = ops.rows
+    let dvp = ops.valueDepth
+    let first = ops.groupFirst[g]
+    var sinks: UnsafePointer<Float>? = nil
+    if let s = p.modifiers.sinks {
+      for r in 0..<rows { scratch.sinks[r] = s[kvHead * ops.group + r % ops.group] }
+      sinks = UnsafePointer(scratch.sinks)
+    }
+    AttentionState.merge(
+      count: ops.groupCount[g], rows: rows, valueDim: dvp,
+      outputs: ops.partialO + first * rows * dvp, outputStride: rows * dvp,
+      lse: ops.partialLSE + first * rows, lseStride: rows, sinks: sinks,
+      into: scratch.acc, mergedLSE: scratch.mergedLSE)
+    let dv = ops.valueDim
+    for r in 0..<rows {
+      let t = r / ops.group
+      let head = kvHead * ops.group + r % ops.group
+      let offset = ((b * p.queryLength + t) * p.queryHeads + head) * dv
+      let src = scratch.acc + r * dvp
+      switch p.outputType {
+      case .float32:
+        (ops.o.assumingMemoryBound(to: Float.self) + offset).update(from: src, count: dv)
+      case let type:
+        for d in 0..<dv { StorageConversion.store(src[d], as: type, at: ops.o, index: offset + d) }
+      }
+      ops.lse?[(b * p.queryHeads + head) * p.queryLength + t] = scratch.mergedLSE[r]
+    }
+  }
+}

@@ -1,0 +1,337 @@
+/// Flash-decoding micro-kernels: R = G·Sq query rows (the G query heads of one kv head times the
+/// Sq new tokens) against a tile of at most `DecodeScratch.keyTile` keys.
+///
+/// The prefill kernel puts 24 query rows on vector lanes; a decode group has 1–32 rows (4 for
+/// Llama-style GQA with Sq = 1), so here the vectors run along the head dimension instead:
+///
+///     Q̂   [R][Dp]      Q·scale·log2 e, rows zero-padded to Dp = ⌈D/8⌉·8        (packQueries)
+///     K_j [n][Dp]      tile rows (in place for Float32 caches, else widened)
+///     S   [R][Bk]      S[r][c] = Q̂_r·K_c: 8 keys at a time, one SIMD8 accumulator per key
+///                      over D, then one 8×8 transpose-reduce gives 8 scores       (scores)
+///     m, l, alpha [R]  online softmax along each row in log2 units                (softmax)
+///     acc [R][Dvp]     acc_r = acc_r·alpha_r + Σ_c P[r][c]·V_c: V rows as vectors,
+///                      P broadcast, 4 vectors (32 outputs) of a row at a time     (accumulate)
+///
+/// Every K and V element is read from memory once per (sequence, kv head) — all G query heads
+/// and Sq tokens of the group share it — and the tile stays in L1 for the R passes.
+enum DecodeKernel {}
+
+extension DecodeKernel {
+  /// Lane i of the result is the sum of the lanes of `a_i` (8×8 transpose-reduce: 3 levels of
+  /// shuffle+add instead of 8 horizontal reductions).
+  @inline(__always)
+  static func reduce8(
+    _ a0: Vec, _ a1: Vec, _ a2: Vec, _ a3: Vec, _ a4: Vec, _ a5: Vec, _ a6: Vec, _ a7: Vec
+  ) -> Vec {
+    // [a_i low 4 + high 4 | a_{i+4} low 4 + high 4]
+    let b0 =
+      Vec(lowHalf: a0.lowHalf, highHalf: a4.lowHalf)
+      + Vec(lowHalf: a0.highHalf, highHalf: a4.highHalf)
+    let b1 =
+      Vec(lowHalf: a1.lowHalf, highHalf: a5.lowHalf)
+      + Vec(lowHalf: a1.highHalf, highHalf: a5.highHalf)
+    let b2 =
+      Vec(lowHalf: a2.lowHalf, highHalf: a6.lowHalf)
+      + Vec(lowHalf: a2.highHalf, highHalf: a6.highHalf)
+    let b3 =
+      Vec(lowHalf: a3.lowHalf, highHalf: a7.lowHalf)
+      + Vec(lowHalf: a3.highHalf, highHalf: a7.highHalf)
+    // In-lane pairwise sums: [a0 a0 a1 a1 | a4 a4 a5 a5] and [a2 a2 a3 a3 | a6 a6 a7 a7].
+    let c01 =
+      Vec(b0[0], b0[2], b1[0], b1[2], b0[4], b0[6], b1[4], b1[6])
+      + Vec(b0[1], b0[3], b1[1], b1[3], b0[5], b0[7], b1[5], b1[7])
+    let c23 =
+      Vec(b2[0], b2[2], b3[0], b3[2], b2[4], b2[6], b3[4], b3[6])
+      + Vec(b2[1], b2[3], b3[1], b3[3], b2[5], b2[7], b3[5], b3[7])
+    // [a0 a1 a2 a3 | a4 a5 a6 a7]
+    return Vec(c01[0], c01[2], c23[0], c23[2], c01[4], c01[6], c23[4], c23[6])
+      + Vec(c01[1], c01[3], c23[1], c23[3], c01[5], c01[7], c23[5], c23[7])
+  }
+
+  /// S[r][c] = Q̂_r·K_c for `rows` rows of Q̂ (`depth` = Dp floats each, a multiple of 8) and
+  /// `keyCount` keys `keyStride` floats apart. Scores of row r start at `scores + r·scoreStride`.
+  @inline(never)
+  static func scores(
+    queries: UnsafePointer<Float>, rows: Int, depth: Int,
+    keys: UnsafePointer<Float>, keyStride: Int, keyCount: Int,
+    scores: UnsafeMutablePointer<Float>, scoreStride: Int
+  ) {
+    let depthBytes = depth &* 4
+    let strideBytes = keyStride &* 4
+    for r in 0..<rows {
+      let q = UnsafeRawPointer(queries + r &* depth)
+      let out = scores + r &* scoreStride
+      var j = 0
+      while j &+ 8 <= keyCount {
+        let k0 = UnsafeRawPointer(keys + j &* keyStride)
+        let k1 = k0 + strideBytes
+        let k2 = k1 + strideBytes
+        let k3 = k2 + strideBytes
+        let k4 = k3 + strideBytes
+        let k5 = k4 + strideBytes
+        let k6 = k5 + strideBytes
+        let k7 = k6 + strideBytes
+        var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec()
+        var a4 = Vec(), a5 = Vec(), a6 = Vec(), a7 = Vec()
+        var off = 0
+        while off < depthBytes {
+          let x = q.loadUnaligned(fromByteOffset: off, as: Vec.self)
+          a0 = fma(x, k0.loadUnaligned(fromByteOffset: off, as: Vec.self), a0)
+          a1 = fma(x, k1.loadUnaligned(fromByteOffset: off, as: Vec.self), a1)
+          a2 = fma(x, k2.loadUnaligned(fromByteOffset: off, as: Vec.self), a2)
+          a3 = fma(x, k3.loadUnaligned(fromByteOffset: off, as: Vec.self), a3)
+          a4 = fma(x, k4.loadUnaligned(fromByteOffset: off, as: Vec.self), a4)
+          a5 = fma(x, k5.loadUnaligned(fromByteOffset: off, as: Vec.self), a5)
+          a6 = fma(x, k6.loadUnaligned(fromByteOffset: off, as: Vec.self), a6)
+          a7 = fma(x, k7.loadUnaligned(fromByteOffset: off, as: Vec.self), a7)
+          off &+= 32
+        }
+        UnsafeMutableRawPointer(out + j).storeBytes(
+          of: reduce8(a0, a1, a2, a3, a4, a5, a6, a7), as: Vec.self)
+        j &+= 8
+      }
+      while j < keyCount {
+        let k = UnsafeRawPointer(keys + j &* keyStride)
+        var a = Vec()
+        var off = 0
+        while off < depthBytes {
+          a = fma(
+            q.loadUnaligned(fromByteOffset: off, as: Vec.self),
+            k.loadUnaligned(fromByteOffset: off, as: Vec.self), a)
+          off &+= 32
+        }
+        out[j] = a.sum()
+        j &+= 1
+      }
+    }
+  }
+
+  /// Softcap and ALiBi on S (log2 units, as `FlashKernel.modifyScoresTile`):
+  /// softcap S ← C·tanh(S/C) with C = cap·log2 e; ALiBi S ← S − a_r·|p_r − key| with
+  /// a_r = slope·log2 e of row r's head and p_r its token's key position. Only the first
+  /// `keyCount` scores of each row are meaningful; the padding up to a multiple of 8 is
+  /// overwritten by `softmax`.
+  @inline(never)
+  static func modify(
+    scores: UnsafeMutablePointer<Float>, rows: Int, scoreStride: Int, keyCount: Int,
+    firstKey: Int, softcap2: Float, slopes2: UnsafePointer<Float>, diagonal: UnsafePointer<Float>
+  ) {
+    let capVec = Vec(repeating: softcap2)
+    let inverseCap = Vec(repeating: softcap2 > 0 ? 1 / softcap2 : 0)
+    let minusTwoLog2e = Vec(repeating: -2 * log2e)
+    let one = Vec(repeating: 1)
+    let iota = Vec(0, 1, 2, 3, 4, 5, 6, 7)
+    for r in 0..<rows {
+      let slope = Vec(repeating: slopes2[r])
+      let p = Vec(repeating: diagonal[r])
+      let s = UnsafeMutableRawPointer(scores + r &* scoreStride)
+      var c = 0
+      while c < keyCount {
+        var x = s.loadUnaligned(fromByteOffset: c &* 4, as: Vec.self)
+        if softcap2 > 0 {
+          let y = x * inverseCap
+          let negative = y .< 0
+          let a = y.replacing(with: -y, where: negative)
+          let e = exp2(a * minusTwoLog2e)
+          let t = (one - e) / (one + e)
+          x = capVec * t.replacing(with: -t, where: negative)
+        }
+        if slopes2[r] != 0 {
+          var distance = p - (Vec(repeating: Float(firstKey &+ c)) + iota)
+          distance.replace(with: -distance, where: distance .< 0)
+          x = fma(-slope, distance, x)
+        }
+        s.storeBytes(of: x, toByteOffset: c &* 4, as: Vec.self)
+        c &+= 8
+      }
+    }
+  }
+
+  /// Online softmax along each row of S over one tile of keys [firstKey, firstKey + keyCount):
+  ///
+  ///     (masked tiles only) S[r][c] = −∞ outside row r's visible keys [start_r, end_r)
+  ///     m_new = max(m, max_c S[r][c]),  P = exp2(S − m_new),  alpha = exp2(m − m_new)
+  ///     l = l·alpha + Σ_c P
+  ///
+  /// A row with no visible key so far keeps m = −∞; subtracting 0 instead keeps P = alpha = 0.
+  /// Scores past `keyCount` (to the next multiple of 8) are set to −∞ first.
+  @inline(never)
+  static func softmax(
+    scores: UnsafeMutablePointer<Float>, rows: Int, scoreStride: Int, keyCount: Int,
+    firstKey: Int, masked: Bool, rowStart: UnsafePointer<Int>, rowEnd: UnsafePointer<Int>,
+    rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
+    alpha: UnsafeMutablePointer<Float>
+  ) {
+    let padded = (keyCount &+ 7) & ~7
+    let minusInfinity = Vec(repeating: -.infinity)
+    for r in 0..<rows {
+      let row = scores + r &* scoreStride
+      var c = keyCount
+      while c < padded {
+        row[c] = -.infinity
+        c &+= 1
+      }
+      if masked {
+        let lo = rowStart[r] &- firstKey
+        let hi = rowEnd[r] &- firstKey
+        for c in 0..<keyCount where c < lo || c >= hi { row[c] = -.infinity }
+      }
+      let s = UnsafeMutableRawPointer(row)
+      var vmax = minusInfinity
+      c = 0
+      while c < padded {
+        let x = s.loadUnaligned(fromByteOffset: c &* 4, as: Vec.self)
+        vmax = vmax.replacing(with: x, where: x .> vmax)
+        c &+= 8
+      }
+      let mOld = rowMax[r]
+      let mNew = max(mOld, vmax.max())
+      let mSafe = Vec(repeating: mNew == -.infinity ? 0 : mNew)
+      var sum = Vec()
+      c = 0
+      while c < padded {
+        let p = exp2(s.loadUnaligned(fromByteOffset: c &* 4, as: Vec.self) - mSafe)
+        s.storeBytes(of: p, toByteOffset: c &* 4, as: Vec.self)
+        sum += p
+        c &+= 8
+      }
+      let a = exp2(Vec(repeating: mOld) - mSafe)[0]
+      rowSum[r] = rowSum[r] * a + sum.sum()
+      rowMax[r] = mNew
+      alpha[r] = a
+    }
+  }
+
+  /// acc_r = acc_r·alpha_r + Σ_c P[r][c]·V_c for `keyCount` value rows `valueStride` floats
+  /// apart; `paddedValueDim` (Dvp, a multiple of 8) floats per accumulator row.
+  @inline(never)
+  static func accumulate(
+    probabilities: UnsafePointer<Float>, rows: Int, scoreStride: Int, keyCount: Int,
+    values: UnsafePointer<Float>, valueStride: Int, paddedValueDim: Int,
+    alpha: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>
+  ) {
+    let strideBytes = valueStride &* 4
+    for r in 0..<rows {
+      let p = probabilities + r &* scoreStride
+      let a = Vec(repeating: alpha[r])
+      let out = UnsafeMutableRawPointer(acc + r &* paddedValueDim)
+      var d = 0
+      // 8 vectors (64 outputs) per pass: each key's FMA depends on the previous key's, so a
+      // pass needs ≥ 8 independent chains (2 FMA pipes × latency 4 on Zen 3) to run at peak;
+      // with 4 it is latency-bound at half speed (measured: ~2× slower per key at G = 4).
+      while d &+ 64 <= paddedValueDim {
+        let offset = d &* 4
+        var o0 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a
+        var o1 = out.loadUnaligned(fromByteOffset: offset &+ 32, as: Vec.self) * a
+        var o2 = out.loadUnaligned(fromByteOffset: offset &+ 64, as: Vec.self) * a
+        var o3 = out.loadUnaligned(fromByteOffset: offset &+ 96, as: Vec.self) * a
+        var o4 = out.loadUnaligned(fromByteOffset: offset &+ 128, as: Vec.self) * a
+        var o5 = out.loadUnaligned(fromByteOffset: offset &+ 160, as: Vec.self) * a
+        var o6 = out.loadUnaligned(fromByteOffset: offset &+ 192, as: Vec.self) * a
+        var o7 = out.loadUnaligned(fromByteOffset: offset &+ 224, as: Vec.self) * a
+        var v = UnsafeRawPointer(values) + offset
+        for c in 0..<keyCount {
+          let w = Vec(repeating: p[c])
+          o0 = fma(w, v.loadUnaligned(as: Vec.self), o0)
+          o1 = fma(w, v.loadUnaligned(fromByteOffset: 32, as: Vec.self), o1)
+          o2 = fma(w, v.loadUnaligned(fromByteOffset: 64, as: Vec.self), o2)
+          o3 = fma(w, v.loadUnaligned(fromByteOffset: 96, as: Vec.self), o3)
+          o4 = fma(w, v.loadUnaligned(fromByteOffset: 128, as: Vec.self), o4)
+          o5 = fma(w, v.loadUnaligned(fromByteOffset: 160, as: Vec.self), o5)
+          o6 = fma(w, v.loadUnaligned(fromByteOffset: 192, as: Vec.self), o6)
+          o7 = fma(w, v.loadUnaligned(fromByteOffset: 224, as: Vec.self), o7)
+          v += strideBytes
+        }
+        out.storeBytes(of: o0, toByteOffset: offset, as: Vec.self)
+        out.storeBytes(of: o1, toByteOffset: offset &+ 32, as: Vec.self)
+        out.storeBytes(of: o2, toByteOffset: offset &+ 64, as: Vec.self)
+        out.storeBytes(of: o3, toByteOffset: offset &+ 96, as: Vec.self)
+        out.storeBytes(of: o4, toByteOffset: offset &+ 128, as: Vec.self)
+        out.storeBytes(of: o5, toByteOffset: offset &+ 160, as: Vec.self)
+        out.storeBytes(of: o6, toByteOffset: offset &+ 192, as: Vec.self)
+        out.storeBytes(of: o7, toByteOffset: offset &+ 224, as: Vec.self)
+        d &+= 64
+      }
+      while d &+ 32 <= paddedValueDim {
+        let offset = d &* 4
+        var o0 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a
+        var o1 = out.loadUnaligned(fromByteOffset: offset &+ 32, as: Vec.self) * a
+        var o2 = out.loadUnaligned(fromByteOffset: offset &+ 64, as: Vec.self) * a
+        var o3 = out.loadUnaligned(fromByteOffset: offset &+ 96, as: Vec.self) * a
+        var v = UnsafeRawPointer(values) + offset
+        for c in 0..<keyCount {
+          let w = Vec(repeating: p[c])
+          o0 = fma(w, v.loadUnaligned(as: Vec.self), o0)
+          o1 = fma(w, v.loadUnaligned(fromByteOffset: 32, as: Vec.self), o1)
+          o2 = fma(w, v.loadUnaligned(fromByteOffset: 64, as: Vec.self), o2)
+          o3 = fma(w, v.loadUnaligned(fromByteOffset: 96, as: Vec.self), o3)
+          v += strideBytes
+        }
+        out.storeBytes(of: o0, toByteOffset: offset, as: Vec.self)
+        out.storeBytes(of: o1, toByteOffset: offset &+ 32, as: Vec.self)
+        out.storeBytes(of: o2, toByteOffset: offset &+ 64, as: Vec.self)
+        out.storeBytes(of: o3, toByteOffset: offset &+ 96, as: Vec.self)
+        d &+= 32
+      }
+      while d < paddedValueDim {
+        let offset = d &* 4
+        var o0 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a
+        var v = UnsafeRawPointer(values) + offset
+        for c in 0..<keyCount {
+          o0 = fma(Vec(repeating: p[c]), v.loadUnaligned(as: Vec.self), o0)
+          v += strideBytes
+        }
+        out.storeBytes(of: o0, toByteOffset: offset, as: Vec.self)
+        d &+= 8
+      }
+    }
+  }
+
+  /// Copies `rows` rows of `width` elements stored as `type` (`sourceStride` bytes apart) into
+  /// Float rows `destinationStride` floats apart, zero-filling each row from `width` to
+  /// `paddedWidth`. Float16 widens 8 lanes per `vcvtph2ps` (with F16C), BFloat16 is a 16-bit
+  /// shift of a zero-extended load.
+  @inline(never)
+  static func widenRows(
+    _ source: UnsafeRawPointer, type: ScalarType, sourceStride: Int, rows: Int, width: Int,
+    paddedWidth: Int, into destination: UnsafeMutablePointer<Float>, destinationStride: Int
+  ) {
+    let vectorWidth = width & ~7
+    for r in 0..<rows {
+      let src = source + r &* sourceStride
+      let dst = destination + r &* destinationStride
+      let out = UnsafeMutableRawPointer(dst)
+      var d = 0
+      switch type {
+      case .float32:
+        while d < vectorWidth {
+          out.storeBytes(
+            of: src.loadUnaligned(fromByteOffset: d &* 4, as: Vec.self), toByteOffset: d &* 4,
+            as: Vec.self)
+          d &+= 8
+        }
+      case .float16:
+        while d < vectorWidth {
+          let h = src.loadUnaligned(fromByteOffset: d &* 2, as: SIMD8<Float16>.self)
+          out.storeBytes(of: Vec(h), toByteOffset: d &* 4, as: Vec.self)
+          d &+= 8
+        }
+      case .bfloat16:
+        while d < vectorWidth {
+          let h = src.loadUnaligned(fromByteOffset: d &* 2, as: SIMD8<UInt16>.self)
+          let bits = SIMD8<UInt32>(truncatingIfNeeded: h) &<< 16
+          out.storeBytes(of: unsafeBitCast(bits, to: Vec.self), toByteOffset: d &* 4, as: Vec.self)
+          d &+= 8
+        }
+      }
+      while d < width {
+        dst[d] = StorageConversion.load(src, as: type, index: d)
+        d &+= 1
+      }
+      while d < paddedWidth {
+        dst[d] = 0
+        d &+= 1
+      }
+    }
+  }
+}

@@ -1,0 +1,207 @@
+/// A KV cache of fixed-size blocks from one pool (vLLM's PagedAttention layout): each sequence
+/// has a block table, appends take blocks from a free list as the sequence grows, `fork` shares a
+/// sequence's blocks with a new sequence by reference (prefix sharing: beam search, parallel
+/// sampling, a shared system prompt), and `release` returns blocks to the pool when their last
+/// user lets go.
+///
+/// Blocks carry reference counts. A full shared block is never written again (appends go to
+/// fresh blocks); a shared *partial* last block is copied before a sequence appends into it
+/// (copy-on-write), so forks never see each other's new tokens.
+///
+/// Block `b` of head `h` is rows `b·blockSize ..< (b+1)·blockSize` of the head's buffer, so a
+/// block is `blockSize·headDim` contiguous elements of one head (2 KiB of Float16 K at
+/// blockSize 8, D 128) and a run of rows the kernel reads never crosses a block.
+public final class PagedKVCache: KVCache {
+  public let blockSize: Int
+  public let blockCount: Int
+  private var tables: [[Int32]]
+  private var refcounts: [Int32]
+  /// Free block ids; the next block handed out is the last one.
+  private var free: [Int32]
+
+  /// - Parameters:
+  ///   - sequences: sequences that exist (empty) from the start; more come from
+  ///     `addSequence()` and `fork(sequence:)`.
+  ///   - blocks: blocks in the pool.
+  ///   - blockSize: tokens per block.
+  public init(
+    sequences: Int = 1, blocks: Int, blockSize: Int, kvHeads: Int, headDim: Int,
+    valueDim: Int? = nil, scalarType: ScalarType = .float32, runtime: Runtime? = nil
+  ) throws(KVCacheError) {
+    if blocks <= 0 { throw .nonPositiveSize(field: "blocks", value: blocks) }
+    if blockSize <= 0 { throw .nonPositiveSize(field: "blockSize", value: blockSize) }
+    let (rows, overflow) = blocks.multipliedReportingOverflow(by: blockSize)
+    if overflow { throw .sizeOverflow(detail: "\(blocks) blocks × \(blockSize) tokens") }
+    self.blockSize = blockSize
+    blockCount = blocks
+    tables = Array(repeating: [], count: max(0, sequences))
+    refcounts = Array(repeating: 0, count: blocks)
+    free = (0..<blocks).reversed().map { Int32($0) }
+    try super.init(
+      sequences: max(1, sequences), rowsPerHead: rows, kvHeads: kvHeads, headDim: headDim,
+      valueDim: valueDim, scalarType: scalarType, topology: (runtime ?? .shared).topology)
+    if sequences <= 0 {
+      tables = []
+      lengths = []
+    }
+  }
+
+  /// Blocks on the free list.
+  public var freeBlocks: Int { free.count }
+
+  /// A new empty sequence; returns its id.
+  public func addSequence() -> Int {
+    tables.append([])
+    lengths.append(0)
+    return lengths.count - 1
+  }
+
+  /// The block ids of `sequence`, in token order.
+  public func blockTable(of sequence: Int) throws(KVCacheError) -> [Int32] {
+    try check(sequence: sequence)
+    return tables[sequence]
+  }
+
+  /// References held on `block` (0: free).
+  public func referenceCount(ofBlock block: Int) -> Int {
+    refcounts.indices.contains(block) ? Int(refcounts[block]) : 0
+  }
+
+  /// Appends `tokens` new tokens to `sequence` (layout as `ContiguousKVCache.append`). Takes
+  /// the blocks it needs, plus one for copy-on-write when the last block is partial and shared;
+  /// throws `outOfBlocks` (and changes nothing) when the pool has too few.
+  public func append(
+    sequence: Int, keys: UnsafeRawBufferPointer, values: UnsafeRawBufferPointer, tokens: Int,
+    type: ScalarType
+  ) throws(KVCacheError) {
+    try check(sequence: sequence)
+    try checkAppend(keyBytes: keys.count, valueBytes: values.count, tokens: tokens, type: type)
+    let length = lengths[sequence]
+    if tokens > Int(Int32.max) - length {
+      throw .sizeOverflow(detail: "sequence \(sequence) would exceed \(Int32.max) tokens")
+    }
+    guard tokens > 0, let k = keys.baseAddress, let v = values.baseAddress else { return }
+    let newLength = length + tokens
+    var table = tables[sequence]
+    let newBlocks = (newLength + blockSize - 1) / blockSize - table.count
+    let filled = length % blockSize
+    let copyOnWrite = filled != 0 && refcounts[Int(table[table.count - 1])] > 1
+    let needed = newBlocks + (copyOnWrite ? 1 : 0)
+    if needed > free.count {
+      throw .outOfBlocks(needed: needed, free: free.count, total: blockCount)
+    }
+    if copyOnWrite {
+      let shared = Int(table[table.count - 1])
+      let fresh = free.removeLast()
+      copyRows(from: shared * blockSize, to: Int(fresh) * blockSize, rows: filled)
+      refcounts[shared] -= 1
+      refcounts[Int(fresh)] = 1
+      table[table.count - 1] = fresh
+    }
+    for _ in 0..<newBlocks {
+      let fresh = free.removeLast()
+      refcounts[Int(fresh)] = 1
+      table.append(fresh)
+    }
+    for t in 0..<tokens {
+      let position = length + t
+      let row = Int(table[position / blockSize]) * blockSize + position % blockSize
+      store(token: t, row: row, keys: k, values: v, type: type)
+    }
+    tables[sequence] = table
+    lengths[sequence] = newLength
+  }
+
+  /// Appends Float32 keys (tokens, kvHeads, headDim) and values (tokens, kvHeads, valueDim).
+  public func append(sequence: Int, keys: [Float], values: [Float]) throws(KVCacheError) {
+    let tokens = try tokenCount(keys: keys.count, values: values.count)
+    try keys.withUnsafeBufferPointer { (k) throws(KVCacheError) in
+      try values.withUnsafeBufferPointer { (v) throws(KVCacheError) in
+        try append(
+          sequence: sequence, keys: UnsafeRawBufferPointer(k), values: UnsafeRawBufferPointer(v),
+          tokens: tokens, type: .float32)
+      }
+    }
+  }
+
+  /// A new sequence holding the same tokens as `sequence`, sharing all of its blocks by
+  /// reference (no copy); returns the new id.
+  public func fork(sequence: Int) throws(KVCacheError) -> Int {
+    try check(sequence: sequence)
+    for b in tables[sequence] { refcounts[Int(b)] += 1 }
+    tables.append(tables[sequence])
+    lengths.append(lengths[sequence])
+    return lengths.count - 1
+  }
+
+  /// Empties `sequence`, returning each of its blocks to the free list when no other sequence
+  /// still references it. The id stays valid (an empty sequence).
+  public func release(sequence: Int) throws(KVCacheError) {
+    try check(sequence: sequence)
+    for b in tables[sequence].reversed() {
+      refcounts[Int(b)] -= 1
+      if refcounts[Int(b)] == 0 { free.append(b) }
+    }
+    tables[sequence] = []
+    lengths[sequence] = 0
+  }
+
+  /// Gives `sequence` an explicit block table (an external scheduler managing blocks): the
+  /// blocks must be distinct ids of the pool, exactly ⌈length / blockSize⌉ of them; blocks that
+  /// were free are taken off the free list, blocks in use become shared. The sequence's old
+  /// blocks are released. Throws `invalidBlockTable` and changes nothing otherwise.
+  public func assign(sequence: Int, blocks: [Int32], length: Int) throws(KVCacheError) {
+    try check(sequence: sequence)
+    if length < 0 || length > Int(Int32.max) {
+      throw .invalidBlockTable(sequence: sequence, detail: "length \(length) is out of range")
+    }
+    let expected = (length + blockSize - 1) / blockSize
+    if blocks.count != expected {
+      throw .invalidBlockTable(
+        sequence: sequence,
+        detail: "\(blocks.count) blocks for \(length) tokens; expected \(expected) of \(blockSize)")
+    }
+    if let bad = blocks.first(where: { $0 < 0 || Int($0) >= blockCount }) {
+      throw .invalidBlockTable(
+        sequence: sequence, detail: "block \(bad) is outside the pool 0..<\(blockCount)")
+    }
+    if Set(blocks).count != blocks.count {
+      throw .invalidBlockTable(sequence: sequence, detail: "a block appears twice")
+    }
+    // Take the new references before dropping the old ones, so blocks in both stay alive.
+    let taken = Set(blocks.filter { refcounts[Int($0)] == 0 })
+    free.removeAll { taken.contains($0) }
+    for b in blocks { refcounts[Int(b)] += 1 }
+    let old = tables[sequence]
+    tables[sequence] = blocks
+    lengths[sequence] = length
+    for b in old.reversed() {
+      refcounts[Int(b)] -= 1
+      if refcounts[Int(b)] == 0 { free.append(b) }
+    }
+  }
+
+  override func rowMap() throws(KVCacheError) -> KVRowMap {
+    var blocks: [Int32] = []
+    var starts: [Int] = []
+    for (s, table) in tables.enumerated() {
+      let expected = (lengths[s] + blockSize - 1) / blockSize
+      if table.count < expected {
+        throw .invalidBlockTable(
+          sequence: s, detail: "\(table.count) blocks cannot hold \(lengths[s]) tokens")
+      }
+      if let bad = table.first(where: { $0 < 0 || Int($0) >= blockCount || refcounts[Int($0)] <= 0 }
+      ) {
+        throw .invalidBlockTable(
+          sequence: s, detail: "block \(bad) is not an allocated block of the pool")
+      }
+      starts.append(blocks.count)
+      blocks += table
+    }
+    return KVRowMap(
+      keyHeads: keyStorage.map { UnsafeRawPointer($0.baseAddress) },
+      valueHeads: valueStorage.map { UnsafeRawPointer($0.baseAddress) },
+      keyRowBytes: keyRowBytes, valueRowBytes: valueRowBytes, scalarType: scalarType,
+      blockRows: blockSize, blocks: blocks, tableStart: starts, lengths: lengths)
+  }
+}

@@ -166,6 +166,12 @@ extension DecodeKernel {
           ops, heads: map.keyHeads, rowBytes: map.keyRowBytes, width: ops.headDim,
           paddedWidth: ops.depth, sequence: sequence, kvHead: kvHead, first: c0, count: n,
           tile: scratch.kTile)
+        // V right after K: both rows streams are in flight together (2 streams of memory-level
+        // parallelism per core) before the compute of the tile, which issues no loads to memory.
+        let (values, valueStride) = tileRows(
+          ops, heads: map.valueHeads, rowBytes: map.valueRowBytes, width: ops.valueDim,
+          paddedWidth: ops.valueDepth, sequence: sequence, kvHead: kvHead, first: c0, count: n,
+          tile: scratch.vTile)
         scores(
           queries: scratch.qHat, rows: rows, depth: ops.depth, keys: keys, keyStride: keyStride,
           keyCount: n, scores: scratch.scores, scoreStride: bk)
@@ -179,10 +185,6 @@ extension DecodeKernel {
           masked: c0 < maxStart || c0 + n > minEnd, rowStart: scratch.rowStart,
           rowEnd: scratch.rowEnd, rowMax: scratch.rowMax, rowSum: scratch.rowSum,
           alpha: scratch.alpha)
-        let (values, valueStride) = tileRows(
-          ops, heads: map.valueHeads, rowBytes: map.valueRowBytes, width: ops.valueDim,
-          paddedWidth: ops.valueDepth, sequence: sequence, kvHead: kvHead, first: c0, count: n,
-          tile: scratch.vTile)
         accumulate(
           probabilities: scratch.scores, rows: rows, scoreStride: bk, keyCount: n,
           values: values, valueStride: valueStride, paddedValueDim: ops.valueDepth,

@@ -70,7 +70,9 @@ import Testing
     await withCheckedContinuation { c in syncDone.notify(queue: .global()) { c.resume() } }
     #expect(syncOK.all, "synchronous callers")
     #expect(runtime.peakConcurrentWorkers <= runtime.workerCount)
-    #expect(runtime.peakConcurrentWorkers >= 2)
+    // Every call ran on at least one worker (queued calls take one slot as it frees, so how
+    // many ran on several depends on timing).
+    #expect(runtime.workersStarted >= callers + 4)
     #expect(runtime.queuedCalls == 0)
   }
 
@@ -80,7 +82,7 @@ import Testing
     let runtime = Runtime(
       topology: Topology(nodes: [RuntimeFixtures.node(0, [0])]), minimumWorkPerWorker: 0)
     let long = RuntimeFixtures.Inputs(
-      AttentionProblem(shape: AttentionShape(queryHeads: 8, queryLength: 1024, headDim: 64)),
+      AttentionProblem(shape: AttentionShape(queryHeads: 8, queryLength: 3072, headDim: 64)),
       seed: 2000)
     let small = RuntimeFixtures.Inputs(
       AttentionProblem(shape: AttentionShape(queryHeads: 1, queryLength: 30, headDim: 16)),
@@ -92,7 +94,7 @@ import Testing
       try await runtime.attention(small.problem, q: small.q, k: small.k, v: small.v)
     }
     var waited = 0
-    while runtime.queuedCalls == 0, waited < 2000 {
+    while runtime.queuedCalls == 0, waited < 20000 {
       try await Task.sleep(for: .milliseconds(1))
       waited += 1
     }

@@ -46,6 +46,9 @@ final class WorkerSlot: @unchecked Sendable {
   let node: Topology.NodeID
   /// The node's CPUs: a worker may run on any of them (the kernel balances within a node).
   let cpus: [Int]
+  /// Whether a caller thread working this slot must bind to `cpus` (false when the node spans
+  /// every CPU the process may use). Set once by the runtime.
+  var bindsCaller = true
   /// Only touched by the body that holds the slot.
   private var states: [AnyHashable: AnyObject] = [:]
   /// Distinct state kinds kept per slot; beyond it the cache starts over (a server that cycles

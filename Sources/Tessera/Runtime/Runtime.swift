@@ -20,12 +20,15 @@ public final class Runtime: @unchecked Sendable, Hashable, CustomStringConvertib
   /// worker (≈ 10–50 µs measured here, see `RuntimeOverhead`) stays under 2 % of its share.
   public let minimumWorkPerWorker: Double
   let slots: [WorkerSlot]
+  /// The CPUs this process may use (bindings are restricted to them).
+  private let allowed: Affinity.Mask?
   private let dispatchExecutor: DispatchExecutor
   private let pinnedPool: PinnedThreadPool
   private let admission: Mutex<Admission>
   /// Worker bodies running now and the most ever seen at once, for tests and reports.
   private let busy = Atomic<Int>(0)
   private let busyPeak = Atomic<Int>(0)
+  private let launched = Atomic<Int>(0)
 
   /// 8 MFLOP ≈ 0.3 ms of kernel time on one Zen 3 core at ~30 GFLOP/s.
   public static let defaultMinimumWorkPerWorker = 8e6
@@ -55,6 +58,13 @@ public final class Runtime: @unchecked Sendable, Hashable, CustomStringConvertib
     }
     self.slots = slots
     let allowed = Topology.allowedCPUs().map { Affinity.Mask($0) } ?? Affinity.current()
+    self.allowed = allowed
+    // A caller thread that works a slot is bound to the slot's node only when that narrows
+    // anything: on a one-node machine the node is every allowed CPU, and binding would cost two
+    // system calls per call for nothing.
+    for slot in slots {
+      slot.bindsCaller = allowed.map { m in m.cpus.contains { !slot.cpus.contains($0) } } ?? true
+    }
     dispatchExecutor = DispatchExecutor(slots: slots, allowed: allowed)
     pinnedPool = PinnedThreadPool(slots: slots, allowed: allowed)
     var free = [[Int]](repeating: [], count: topology.nodes.count)
@@ -67,6 +77,12 @@ public final class Runtime: @unchecked Sendable, Hashable, CustomStringConvertib
 
   /// The most worker bodies that ever ran at once on this runtime; never above `workerCount`.
   public var peakConcurrentWorkers: Int { busyPeak.load(ordering: .relaxed) }
+
+  /// Slots granted to calls since the runtime was made (each runs one worker body).
+  public var workersStarted: Int { launched.load(ordering: .relaxed) }
+
+  /// Worker slots no call holds now.
+  public var idleWorkers: Int { admission.withLock { $0.freeCount } }
 
   /// Calls waiting for a first worker now.
   public var queuedCalls: Int { admission.withLock { $0.waiting.count } }
@@ -93,10 +109,28 @@ public final class Runtime: @unchecked Sendable, Hashable, CustomStringConvertib
   // MARK: - Entry points
 
   /// Runs `work` and returns when every item has run. Blocks the calling thread.
+  ///
+  /// The calling thread works too: when the call is admitted at once, its first slot runs on
+  /// the caller (bound to the slot's node for the duration) instead of waking a worker, as an
+  /// OpenMP master thread does. A one-worker call then costs no thread hand-off at all, and an
+  /// n-worker call wakes n − 1. A call that has to queue sleeps until workers finish it.
   func run(_ work: ParallelWork) {
     if work.partition.itemCount == 0 { return }
     let done = DispatchSemaphore(value: 0)
-    submit(RuntimeJob(work) { _ in done.signal() }, token: nil)
+    let job = RuntimeJob(work) { _ in done.signal() }
+    var starts = submit(job, token: nil, launching: false)
+    if let mine = starts.firstIndex(where: { $0.1 === job }) {
+      let (slot, _) = starts.remove(at: mine)
+      launch(starts)
+      let body = { self.work(slot, job) }
+      if slot.bindsCaller {
+        Affinity.withBinding(to: slot.cpus, allowedBy: allowed, body)
+      } else {
+        body()
+      }
+    } else {
+      launch(starts)
+    }
     done.wait()
   }
 
@@ -139,7 +173,10 @@ public final class Runtime: @unchecked Sendable, Hashable, CustomStringConvertib
     var freeCount: Int { free.reduce(0) { $0 + $1.count } }
   }
 
-  private func submit(_ job: RuntimeJob, token: CancelToken?) {
+  @discardableResult
+  private func submit(
+    _ job: RuntimeJob, token: CancelToken?, launching: Bool = true
+  ) -> [(WorkerSlot, RuntimeJob)] {
     let (starts, cancelled) = admission.withLock { a -> ([(WorkerSlot, RuntimeJob)], Bool) in
       if let token {
         if token.cancelled { return ([], true) }
@@ -149,7 +186,8 @@ public final class Runtime: @unchecked Sendable, Hashable, CustomStringConvertib
       return (schedule(&a), false)
     }
     if cancelled { job.cancel() }
-    launch(starts)
+    if launching { launch(starts) }
+    return launching ? [] : starts
   }
 
   private func cancel(_ token: CancelToken) {
@@ -202,20 +240,24 @@ public final class Runtime: @unchecked Sendable, Hashable, CustomStringConvertib
     }
     guard let n = best?.node, let index = a.free[n].popLast() else { return nil }
     job.running += 1
+    launched.wrappingAdd(1, ordering: .relaxed)
     job.runningOnNode[min(n, job.work.partition.nodeCount - 1)] += 1
     return slots[index]
   }
 
   private func launch(_ starts: [(WorkerSlot, RuntimeJob)]) {
     for (slot, job) in starts {
-      executor(job.work.executor).start(slot) { [self] slot in
-        let now = busy.wrappingAdd(1, ordering: .relaxed).newValue
-        busyPeak.max(now, ordering: .relaxed)
-        job.run(on: slot)
-        busy.wrappingSubtract(1, ordering: .relaxed)
-        release(slot, from: job)
-      }
+      executor(job.work.executor).start(slot) { [self] slot in work(slot, job) }
     }
+  }
+
+  /// One worker's life on `slot`, on whatever thread runs it.
+  private func work(_ slot: WorkerSlot, _ job: RuntimeJob) {
+    let now = busy.wrappingAdd(1, ordering: .relaxed).newValue
+    busyPeak.max(now, ordering: .relaxed)
+    job.run(on: slot)
+    busy.wrappingSubtract(1, ordering: .relaxed)
+    release(slot, from: job)
   }
 
   private func release(_ slot: WorkerSlot, from job: RuntimeJob) {

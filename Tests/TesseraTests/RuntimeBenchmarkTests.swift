@@ -6,7 +6,8 @@ import Testing
 /// Timings behind the README's runtime note: executor comparison, 1→2 thread scaling and
 /// dispatch overhead. Opt-in (`TESSERA_RUNTIME_BENCH=1`): they take ~30 s and mean something
 /// only on a quiet machine. Medians of alternating runs, so drift hits every variant alike.
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["TESSERA_RUNTIME_BENCH"] != nil))
+@Suite(
+  .serialized, .enabled(if: ProcessInfo.processInfo.environment["TESSERA_RUNTIME_BENCH"] != nil))
 struct RuntimeBenchmarkTests {
   static func seconds(_ body: () throws -> Void) rethrows -> Double {
     let start = DispatchTime.now().uptimeNanoseconds

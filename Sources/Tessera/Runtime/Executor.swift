@@ -2,10 +2,9 @@
 /// partitioning and per-thread state are shared, so the choice changes only how a worker gets
 /// a thread bound to its node.
 ///
-/// Measured on the 2-core dev box (B=1, H=8, S=4096, D=128, causal, 2 threads, same run,
-/// medians): see README "Runtime" for the table; `pinned` wakes a parked thread it owns and
-/// pays no `sched_setaffinity` per call, `dispatch` binds and restores the mask around every
-/// worker body.
+/// Measured side by side (README, "Runtime"): on the loaded 2-core dev box the two are within
+/// noise of each other; `pinned` is the default because it makes no affinity system call per
+/// call and its threads (and their scratch) never leave their node.
 public enum ExecutorKind: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
   /// Per-node Dispatch queues; each worker body binds its (pooled) thread to the node's CPUs
   /// and restores the previous mask before it returns.
@@ -13,7 +12,7 @@ public enum ExecutorKind: String, Hashable, Sendable, CaseIterable, CustomString
   /// Threads the runtime owns, one per worker slot, pinned once to their node's CPUs.
   case pinned
 
-  /// The faster of the two on the benchmark (see README), used when a call names none.
+  /// The executor of calls that name none (see README, "Runtime").
   public static let `default`: ExecutorKind = .pinned
 
   public var description: String { rawValue }

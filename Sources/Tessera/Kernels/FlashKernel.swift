@@ -8,7 +8,7 @@ import Foundation
 ///     for each key tile j that the mask leaves (partly) visible:
 ///         Sᵀ = K_j · Q̂_iᵀ                                          (scoresTile)
 ///         m', P = exp2(S − m'), alpha = exp2(m − m'), l = l·alpha + rowsum P  (softmaxTile)
-///         acc = acc·alpha + P·V_j                                   (accumulateTile)
+///         acc = acc·alpha + P·V_j                  (packValuesBlocked, accumulateTile)
 ///     O_i = acc / l,  LSE_i = (m + log2 l) · ln 2                   (writeOutput)
 ///
 /// Tiles the mask hides entirely are never visited; only tiles that straddle a mask boundary
@@ -170,15 +170,9 @@ extension FlashKernel {
         keys = UnsafePointer(scratch.kTile)
         keyStride = shape.headDim
       }
-      var values = UnsafePointer(vBase.assumingMemoryBound(to: Float.self)) + c0 * vStride
-      var valueStride = vStride
-      if vType != .float32 {
-        StorageConversion.widenRows(
-          vBase + c0 * vStride * vType.byteCount, type: vType, stride: vStride, rows: count,
-          width: shape.valueDim, into: scratch.vTile)
-        values = UnsafePointer(scratch.vTile)
-        valueStride = shape.valueDim
-      }
+      packValuesBlocked(
+        vBase + c0 * vStride * vType.byteCount, type: vType, stride: vStride, count: count,
+        valueDim: shape.valueDim, paddedValueDim: scratch.paddedValueDim, into: scratch.vTile)
       scoresTile(
         qPacked: scratch.qPacked, queryTile: br, depth: shape.headDim,
         keys: keys, keyStride: keyStride, keyCount: count,
@@ -200,8 +194,8 @@ extension FlashKernel {
         rowMax: scratch.rowMax, rowSum: scratch.rowSum, alpha: scratch.alpha)
       accumulateTile(
         probabilities: scratch.scores, queryTile: br, keyCount: count,
-        values: values, valueStride: valueStride, valueDim: shape.valueDim,
-        paddedValueDim: scratch.paddedValueDim, alpha: scratch.alpha, accT: scratch.accT)
+        blockedValues: scratch.vTile, paddedValueDim: scratch.paddedValueDim,
+        alpha: scratch.alpha, accT: scratch.accT)
     }
 
     if tileStart < tileEnd {

@@ -9,7 +9,8 @@
 /// - `rowMax`, `rowSum`, `alpha`: [Br]: m, l and exp2(m_old − m_new) per query row (log2 units).
 /// - `keyEnd`, `keyStart`: [Br] Int32: visible key range per query row, for diagonal tiles.
 /// - `diagonal`: [Br]: key position of each query row, for ALiBi.
-/// - `kTile`, `vTile`: [Bc][D], [Bc][Dv]: K_j, V_j widened to Float when stored narrower.
+/// - `kTile`: [Bc][D]: K_j widened to Float when stored narrower (Float32 K is read in place).
+/// - `vTile`: [Dv/4][Bc][4]: V_j re-blocked (and widened) for the P·V micro-kernel.
 public final class FlashScratch: @unchecked Sendable {
   public let config: TileConfig
   public let headDim: Int
@@ -39,7 +40,7 @@ public final class FlashScratch: @unchecked Sendable {
     paddedValueDim = (valueDim + mc - 1) / mc * mc
     let floatCounts = [
       br * headDim, config.paddedKeyTile * br, paddedValueDim * br, br, br, br, br, br, br,
-      config.keyTile * headDim, config.keyTile * valueDim,
+      config.keyTile * headDim, config.keyTile * paddedValueDim,
     ]
     // Each region starts on a 64-byte boundary (a cache line).
     let rounded = floatCounts.map { ($0 + 15) / 16 * 16 }

@@ -6,14 +6,15 @@
 ///   7 loads, FMA-bound on Zen 3 (2 FMA + 3 load ports).
 /// - acc += P·V_j is accᵀ[4 value dims][24 queries]: the same 12 + 3 + 1 register shape, with P
 ///   as vectors and V broadcast.
-/// Working everywhere on 24-query vectors means K and V are read in place (d contiguous, one
-/// broadcast each), never packed or transposed, and the online softmax is purely vertical
-/// (no horizontal reductions).
+/// Working everywhere on 24-query vectors means K is read in place (d contiguous, one broadcast
+/// per key and dim), V only re-blocked into 4-dim groups (16-byte moves, no transpose), and the
+/// online softmax is purely vertical (no horizontal reductions).
 ///
 /// Tile sizes (Zen 3: L1d 32 KiB, L2 512 KiB per core). For D = Dv = 128, Br = 96, Bc = 64:
 /// - packed Q_i:  D·Br·4  = 48 KiB  (L2; one 24-query micro-panel, 12 KiB, lives in L1 while it
 ///                                   meets the whole K_j tile)
-/// - K_j, V_j:    Bc·D·4  = 32 KiB each, read in place (L2 after first touch)
+/// - K_j:         Bc·D·4  = 32 KiB, read in place (L2 after first touch)
+/// - V_j blocked: Bc·Dv·4 = 32 KiB, one 4-dim group (1 KiB) in L1 per pass
 /// - Sᵀ / Pᵀ:     Bc·Br·4 = 24 KiB
 /// - accᵀ:        Dv·Br·4 = 48 KiB
 /// Together ≈ 184 KiB: fits L2 with room for the hardware prefetcher's next tile. Larger Br

@@ -181,9 +181,7 @@ func makeBias(
     }
     let kernel = try runRaw(biased, bias: bias)
     let r = compare(kernel, try reference(masked), problem: masked.problem)
-    withKnownIssue("the kernel soft-caps score + bias, turning −∞ into −cap (see report)") {
-      #expect(r.isWithin(), "softcap + −∞ bias vs softcap + causal: \(r)")
-    }
+    #expect(r.isWithin(), "softcap + −∞ bias vs softcap + causal: \(r)")
   }
 
   /// A finite bias under a softcap is added after the cap: compared with the naive
@@ -216,9 +214,7 @@ func makeBias(
     }
     let r = compare(
       kernel, makeReferenceResult(output: expectedOut, lse: expectedLSE), problem: c.problem)
-    withKnownIssue("the kernel adds the bias before the softcap (see report)") {
-      #expect(r.isWithin(), "\(r)")
-    }
+    #expect(r.isWithin(), "\(r)")
   }
 
   /// A per-key bias slope·j under a causal mask is ALiBi up to a per-row constant:
@@ -342,10 +338,8 @@ func makeBias(
     var p = AttentionProblem(shape: Self.shape)
     p.bias = .dense(shape: Self.shape)
     let c = AttentionCase(p, seed: 39)
-    withKnownIssue("Attention.forward(_:q:k:v:) silently ignores problem.bias (see report)") {
-      #expect(throws: AttentionError.self) {
-        _ = try Attention.forward(p, q: c.q, k: c.k, v: c.v, options: AttentionOptions(threads: 1))
-      }
+    #expect(throws: AttentionError.self) {
+      _ = try Attention.forward(p, q: c.q, k: c.k, v: c.v, options: AttentionOptions(threads: 1))
     }
   }
 }

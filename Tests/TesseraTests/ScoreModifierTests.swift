@@ -82,9 +82,7 @@ import Testing
       AttentionProblem(shape: shape, mask: .causal, modifiers: ScoreModifiers(softcap: 1e4)),
       seed: 2)
     let r = try compareWithReference(c)
-    withKnownIssue("softcap tanh loses accuracy for |s| ≪ cap (FlashKernel+Modifiers.swift)") {
-      #expect(r.isWithin(), "cap 1e4: \(r)")
-    }
+    #expect(r.isWithin(), "cap 1e4: \(r)")
   }
 
   @Test(arguments: [AttentionMask.none, .causal, .causalTopLeft, .slidingWindow(left: 20)])

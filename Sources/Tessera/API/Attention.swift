@@ -61,6 +61,8 @@ public enum Attention {
     try check(buffer: output, required: counts.output, tensor: "O")
     if let lse { try check(buffer: lse, required: counts.lse, tensor: "LSE") }
     if options.threads <= 0 { throw .invalidThreadCount(options.threads) }
+    // These overloads take no bias buffer: a problem with a bias must not run without it.
+    if problem.bias != nil { throw .bufferTooSmall(tensor: "bias", required: counts.bias, actual: 0) }
     // Key positions are compared as Int32 inside the kernel's mask.
     if problem.shape.keyLength > Int(Int32.max) || problem.shape.queryLength > Int(Int32.max) {
       throw .sequenceTooLong(

@@ -7,9 +7,8 @@ extension FlashKernel {
   /// `softcap2` or `slope2` of 0 turns that part off. `diagonal[r]` is p_r, the key position of
   /// query row r, as Float (exact below 2²⁴ positions).
   ///
-  /// tanh(x) = sign(x)·(1 − e^(−2|x|)) / (1 + e^(−2|x|)) uses the kernel's exp2 (argument ≤ 0).
-  /// For small |x| the subtraction loses relative precision, but the absolute error of the
-  /// capped score stays ~C·1e-7, which is what the softmax sees.
+  /// tanh(x) = sign(x)·(1 − e^(−2|x|)) / (1 + e^(−2|x|)) uses the kernel's exp2 (argument ≤ 0);
+  /// below |x| = 1/8 a series replaces it, so a cap far above the logits stays exact.
   @inline(never)
   static func modifyScoresTile(
     scores: UnsafeMutablePointer<Float>, queryTile br: Int, keyCount: Int, firstKey: Int,
@@ -33,7 +32,14 @@ extension FlashKernel {
           let negative = y .< 0
           let a = y.replacing(with: -y, where: negative)
           let e = exp2(a * minusTwoLog2e)
-          let t = (one - e) / (one + e)
+          var t = (one - e) / (one + e)
+          // Small |y|: 1 − e cancels (relative error ~1e-7/|y|, which the cap multiplies back
+          // up); the odd series to y⁷ is exact to 2e-10 below 1/8.
+          let y2 = a * a
+          var series = fma(y2, Vec(repeating: -17.0 / 315), Vec(repeating: 2.0 / 15))
+          series = fma(series, y2, Vec(repeating: -1.0 / 3))
+          series = fma(series, y2, one) * a
+          t.replace(with: series, where: a .< Vec(repeating: 0.125))
           x = capVec * t.replacing(with: -t, where: negative)
         }
         if slope2 != 0 {

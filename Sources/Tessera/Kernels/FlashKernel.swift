@@ -177,16 +177,17 @@ extension FlashKernel {
         qPacked: scratch.qPacked, queryTile: br, depth: shape.headDim,
         keys: keys, keyStride: keyStride, keyCount: count,
         scores: scratch.scores)
+      if changesScores {
+        modifyScoresTile(
+          scores: scratch.scores, queryTile: br, keyCount: count, firstKey: c0,
+          softcap2: softcap2, slope2: slope2, diagonal: scratch.diagonal)
+      }
+      // The bias is added to the soft-capped score (a −∞ entry must stay −∞).
       if let bias = ops.bias, let layout = p.bias {
         addBiasTile(
           scores: scratch.scores, queryTile: br, rows: rows, keyCount: count,
           bias: bias + layout.offset(batch: item.batch, head: item.head, query: r0) + c0,
           queryStride: layout.queryStride)
-      }
-      if changesScores {
-        modifyScoresTile(
-          scores: scratch.scores, queryTile: br, keyCount: count, firstKey: c0,
-          softcap2: softcap2, slope2: slope2, diagonal: scratch.diagonal)
       }
       softmaxTile(
         scores: scratch.scores, queryTile: br, keyCount: count, firstKey: c0, masked: masked,

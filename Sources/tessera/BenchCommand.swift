@@ -31,7 +31,12 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "Block-sparse: leading global blocks (see and are seen by all).")
   var globalBlocks = 1
   @Option(help: "Softmax scale; default 1/√dim.") var scale: Float?
-  @Option(help: "Memory order of Q, K, V, O: bshd or bhsd.") var layout: LayoutOrder = .bshd
+  @Option(
+    help: """
+      Memory order of Q, K, V, O: bhsd (default, as PyTorch SDPA takes them) or bshd (a head's \
+      rows 4 KiB apart at 8×128 fp32: slower, see README).
+      """)
+  var layout: LayoutOrder = .bhsd
   @Option(help: "Worker threads; default: every CPU available.") var threads: Int?
   @Option(
     help: """

@@ -22,9 +22,14 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "Head dimension of V and O; default: --dim.") var valueDim: Int?
   @OptionGroup var maskOptions: MaskOptions
   @OptionGroup var modifierOptions: ModifierOptions
-  @Option(help: "Storage of the generated K and V: f32, f16 or bf16.") var dtype: DTypeArgument = .f32
+  @Option(help: "Storage of the generated K and V: f32, f16 or bf16.") var dtype: DTypeArgument =
+    .f32
   @Option(help: "Storage of Q and O: f32, f16 or bf16.") var qoDtype: DTypeArgument = .f32
-  @Option(help: "softmax (dense) or block-sparse (local band + global blocks).")
+  @Option(
+    help: """
+      softmax (dense), block-sparse (local band + global blocks) or linear (softmax-free, \
+      elu+1 feature map; float32, bshd, no mask options).
+      """)
   var variant: VariantArgument = .softmax
   @Option(help: "Block-sparse: tokens per block.") var blockSize = 64
   @Option(help: "Block-sparse: blocks kept on each side of the diagonal.") var bandBlocks = 1
@@ -71,6 +76,7 @@ struct BenchCommand: ParsableCommand {
   }
 
   private func execute() throws {
+    if variant == .linear { return try executeLinear() }
     let shape = AttentionShape(
       batch: batch, queryHeads: heads, kvHeads: kvHeads, queryLength: seq, keyLength: kvSeq,
       headDim: dim, valueDim: valueDim)

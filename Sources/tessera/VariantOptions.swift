@@ -18,6 +18,8 @@ enum DTypeArgument: String, CaseIterable, ExpressibleByArgument {
 enum VariantArgument: String, CaseIterable, ExpressibleByArgument {
   case softmax
   case blockSparse = "block-sparse"
+  /// Softmax-free linear attention (elu+1 feature map), O(n·d²).
+  case linear
 }
 
 /// Score modifiers shared by `bench` and `run`: `--softcap`, `--alibi`, `--sink`.

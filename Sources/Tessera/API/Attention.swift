@@ -53,7 +53,8 @@ public enum Attention {
       ("Q", problem.query), ("K", problem.key), ("V", problem.value), ("O", problem.output),
     ]
     for (name, t) in tensors where !supportedScalarTypes.contains(t.scalarType) {
-      throw .unsupportedScalarType(tensor: name, type: t.scalarType, supported: supportedScalarTypes)
+      throw .unsupportedScalarType(
+        tensor: name, type: t.scalarType, supported: supportedScalarTypes)
     }
     try check(buffer: q, required: counts.query, tensor: "Q")
     try check(buffer: k, required: counts.key, tensor: "K")
@@ -62,7 +63,9 @@ public enum Attention {
     if let lse { try check(buffer: lse, required: counts.lse, tensor: "LSE") }
     if options.threads <= 0 { throw .invalidThreadCount(options.threads) }
     // These overloads take no bias buffer: a problem with a bias must not run without it.
-    if problem.bias != nil { throw .bufferTooSmall(tensor: "bias", required: counts.bias, actual: 0) }
+    if problem.bias != nil {
+      throw .bufferTooSmall(tensor: "bias", required: counts.bias, actual: 0)
+    }
     // Key positions are compared as Int32 inside the kernel's mask.
     if problem.shape.keyLength > Int(Int32.max) || problem.shape.queryLength > Int(Int32.max) {
       throw .sequenceTooLong(

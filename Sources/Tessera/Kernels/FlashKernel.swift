@@ -116,7 +116,8 @@ extension FlashKernel {
     for r in 0..<br {
       let keys =
         r < rows
-        ? p.mask.visibleKeys(query: r0 + r, queryLength: span.queryLength, keyLength: span.keyLength)
+        ? p.mask.visibleKeys(
+          query: r0 + r, queryLength: span.queryLength, keyLength: span.keyLength)
         : 0..<0
       scratch.diagonal[r] = Float(
         p.mask.diagonal(query: r0 + r, queryLength: span.queryLength, keyLength: span.keyLength))

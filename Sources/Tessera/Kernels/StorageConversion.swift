@@ -34,7 +34,9 @@ enum StorageConversion {
 
   /// Stores one Float as `type` at element `index` of `base`.
   @inline(__always)
-  static func store(_ value: Float, as type: ScalarType, at base: UnsafeMutableRawPointer, index: Int) {
+  static func store(
+    _ value: Float, as type: ScalarType, at base: UnsafeMutableRawPointer, index: Int
+  ) {
     switch type {
     case .float32:
       base.assumingMemoryBound(to: Float.self)[index] = value
@@ -51,7 +53,8 @@ enum StorageConversion {
     switch type {
     case .float32: base.assumingMemoryBound(to: Float.self)[index]
     case .float16: Float(base.assumingMemoryBound(to: Float16.self)[index])
-    case .bfloat16: Float(bitPattern: UInt32(base.assumingMemoryBound(to: UInt16.self)[index]) << 16)
+    case .bfloat16:
+      Float(bitPattern: UInt32(base.assumingMemoryBound(to: UInt16.self)[index]) << 16)
     }
   }
 }

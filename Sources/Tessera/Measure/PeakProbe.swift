@@ -10,7 +10,8 @@ public enum PeakProbe {
   /// latency 4, so 8 chains in flight saturate it; 12 leave margin for other cores' designs. The
   /// result is the best of `repeats` timed runs of about `seconds` each (the maximum, since
   /// the peak is what the hardware can do and interference only slows it).
-  public static func fmaGFLOPS(threads: Int = 1, seconds: Double = 0.1, repeats: Int = 3) -> Double {
+  public static func fmaGFLOPS(threads: Int = 1, seconds: Double = 0.1, repeats: Int = 3) -> Double
+  {
     let threads = max(1, threads)
     // Calibrate the iteration count on one short run.
     var iterations = 1 << 16

@@ -74,12 +74,16 @@ public struct AttentionProblem: Hashable, Sendable, CustomStringConvertible {
       for b in 0..<ragged.sequences {
         let sq = ragged.queryOffsets[b + 1] - ragged.queryOffsets[b]
         let sk = ragged.keyOffsets[b + 1] - ragged.keyOffsets[b]
-        for i in 0..<sq { total += mask.visibleKeys(query: i, queryLength: sq, keyLength: sk).count }
+        for i in 0..<sq {
+          total += mask.visibleKeys(query: i, queryLength: sq, keyLength: sk).count
+        }
       }
       return total * shape.queryHeads
     }
     let s = shape
-    if mask.isFull && blockSparse == nil { return s.queryLength * s.keyLength * s.batch * s.queryHeads }
+    if mask.isFull && blockSparse == nil {
+      return s.queryLength * s.keyLength * s.batch * s.queryHeads
+    }
     var total = 0
     let heads = blockSparse.map { $0.heads == 1 ? 1 : s.queryHeads } ?? 1
     for h in 0..<heads {

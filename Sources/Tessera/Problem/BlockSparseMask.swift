@@ -83,7 +83,8 @@ public struct BlockSparseMask: Hashable, Sendable, CustomStringConvertible {
     let q = (shape.queryLength + blockSize - 1) / blockSize
     let k = (shape.keyLength + blockSize - 1) / blockSize
     if queryBlocks != q {
-      throw .shapeMismatch(tensor: "blockSparse", axis: "queryBlocks", expected: q, actual: queryBlocks)
+      throw .shapeMismatch(
+        tensor: "blockSparse", axis: "queryBlocks", expected: q, actual: queryBlocks)
     }
     if keyBlocks != k {
       throw .shapeMismatch(tensor: "blockSparse", axis: "keyBlocks", expected: k, actual: keyBlocks)

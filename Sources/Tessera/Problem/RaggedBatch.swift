@@ -27,7 +27,8 @@ public struct RaggedBatch: Hashable, Sendable {
 
   func validate(shape: AttentionShape) throws(AttentionError) {
     if shape.batch != 1 {
-      throw .shapeMismatch(tensor: "ragged", axis: "batch (packed tensors)", expected: 1, actual: shape.batch)
+      throw .shapeMismatch(
+        tensor: "ragged", axis: "batch (packed tensors)", expected: 1, actual: shape.batch)
     }
     if queryOffsets.count != keyOffsets.count || queryOffsets.count < 2 {
       throw .invalidRagged(
@@ -35,15 +36,19 @@ public struct RaggedBatch: Hashable, Sendable {
           + "\(queryOffsets.count) and \(keyOffsets.count)")
     }
     for (name, offsets, total) in [
-      ("queryOffsets", queryOffsets, shape.queryLength), ("keyOffsets", keyOffsets, shape.keyLength),
+      ("queryOffsets", queryOffsets, shape.queryLength),
+      ("keyOffsets", keyOffsets, shape.keyLength),
     ] {
-      if offsets[0] != 0 { throw .invalidRagged(detail: "\(name) must start at 0, got \(offsets[0])") }
+      if offsets[0] != 0 {
+        throw .invalidRagged(detail: "\(name) must start at 0, got \(offsets[0])")
+      }
       for s in 1..<offsets.count where offsets[s] < offsets[s - 1] {
         throw .invalidRagged(detail: "\(name) decreases at sequence \(s - 1)")
       }
       if offsets[offsets.count - 1] != total {
         throw .invalidRagged(
-          detail: "\(name) must end at the packed length \(total), got \(offsets[offsets.count - 1])")
+          detail:
+            "\(name) must end at the packed length \(total), got \(offsets[offsets.count - 1])")
       }
     }
   }

@@ -58,7 +58,8 @@ public struct ScoreModifiers: Hashable, Sendable {
           name: name, detail: "needs one value per query head (\(queryHeads)), got \(values.count)")
       }
       if let bad = values.firstIndex(where: { !$0.isFinite }) {
-        throw .invalidModifier(name: name, detail: "value \(bad) is \(values[bad]), expected finite")
+        throw .invalidModifier(
+          name: name, detail: "value \(bad) is \(values[bad]), expected finite")
       }
     }
   }

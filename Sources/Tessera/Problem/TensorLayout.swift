@@ -17,7 +17,8 @@ public struct TensorLayout: Hashable, Sendable, CustomStringConvertible {
   /// Contiguous (batch, sequence, heads, dim).
   public static func bshd(sequence: Int, heads: Int, dim: Int) -> TensorLayout {
     TensorLayout(
-      batchStride: saturatingProduct(sequence, heads, dim), sequenceStride: saturatingProduct(heads, dim),
+      batchStride: saturatingProduct(sequence, heads, dim),
+      sequenceStride: saturatingProduct(heads, dim),
       headStride: dim)
   }
 

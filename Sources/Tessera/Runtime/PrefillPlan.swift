@@ -47,7 +47,8 @@ struct PrefillPlan: Sendable {
         let r1 = min(r0 + queryTile, length.query)
         var pairs = 0
         for r in r0..<max(r0, r1) {
-          pairs += mask.visibleKeys(query: r, queryLength: length.query, keyLength: length.key).count
+          pairs +=
+            mask.visibleKeys(query: r, queryLength: length.query, keyLength: length.key).count
         }
         return Double(pairs) * perPair + Double(max(0, r1 - r0)) * perRow
       }

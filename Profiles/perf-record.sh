@@ -12,7 +12,9 @@
 #   top-symbols.txt    the TOP hottest symbols by self time, demangled, with their module
 #   report.txt         the full `perf report --stdio` (self time, call graphs), demangled
 #   stacks.folded      one line per unique stack, "frame;frame;... count", root first (input
-#                      for flamegraph.pl, speedscope, inferno)
+#                      for flamegraph.pl, speedscope, inferno); kernel frames end in _[k]
+#   flame.svg          the flame graph of stacks.folded (Profiles/flamegraph.py, python3; open
+#                      it in a browser to hover for names and sample counts)
 #   meta.txt           command, event, perf version, host
 #
 # Event: `cycles` when the machine exposes hardware counters, otherwise the software clock
@@ -32,7 +34,7 @@ freq=999
 callgraph=fp
 
 usage() {
-  sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-2}"
 }
 
@@ -103,8 +105,10 @@ perf report -i "$data" --stdio --no-children --sort dso,symbol 2>/dev/null | dem
 rm -f "$out/self.txt"
 
 # Folded stacks: perf script prints each sample as a header line and then its frames, innermost
-# first, one per line ("<tab>addr symbol"), ended by a blank line.
-perf script -i "$data" -F comm,ip,sym 2>/dev/null | demangle | awk '
+# first, one per line ("<tab>addr symbol (module)"), ended by a blank line. The module is cut
+# off; frames of the OS kernel keep a "_[k]" suffix (flamegraph.pl's convention) so renderers
+# can colour them apart.
+perf script -i "$data" -F comm,ip,sym,dso 2>/dev/null | demangle | awk '
   function flush() {
     if (n > 0) {
       s = comm
@@ -118,13 +122,26 @@ perf script -i "$data" -F comm,ip,sym 2>/dev/null | demangle | awk '
   {
     line = $0
     sub(/^[ \t]+[0-9a-f]+ /, "", line)
+    kernel = (line ~ / \(\[kernel\.kallsyms\]\)$/)
+    sub(/ \([^()]*\)$/, "", line)
     sub(/\+0x[0-9a-f]+$/, "", line)
+    if (kernel) line = line "_[k]"
     gsub(/;/, ":", line)
     frames[++n] = line
   }
   END { flush(); for (s in counts) print s, counts[s] }
 ' | sort >"$out/stacks.folded"
 
+# Flame graph: the renderer next to this script, standard-library Python only.
+written="perf.data,top-symbols.txt,report.txt,stacks.folded,meta.txt"
+if command -v python3 >/dev/null 2>&1 && [[ -s "$out/stacks.folded" ]]; then
+  python3 "$(dirname "$0")/flamegraph.py" -o "$out/flame.svg" \
+    --title "tessera: $(basename "${1}") ${*:2}" "$out/stacks.folded" &&
+    written="$written,flame.svg"
+else
+  echo "perf-record.sh: no python3 or no stacks: flame.svg not written" >&2
+fi
+
 echo "== top $top symbols by self time ($event) =="
 cat "$out/top-symbols.txt"
-echo "== written: $out/{perf.data,top-symbols.txt,report.txt,stacks.folded,meta.txt} =="
+echo "== written: $out/{$written} =="

@@ -22,6 +22,7 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "Head dimension of V and O; default: --dim.") var valueDim: Int?
   @OptionGroup var maskOptions: MaskOptions
   @OptionGroup var modifierOptions: ModifierOptions
+  @OptionGroup(title: "Model workload profile") var profileOptions: ProfileOptions
   @Option(help: "Storage of the generated K and V: f32, f16 or bf16.") var dtype: DTypeArgument =
     .f32
   @Option(help: "Storage of Q and O: f32, f16 or bf16.") var qoDtype: DTypeArgument = .f32
@@ -76,6 +77,7 @@ struct BenchCommand: ParsableCommand {
   }
 
   private func execute() throws {
+    if let path = profileOptions.profile { return try executeProfile(profileOptions, path: path) }
     if variant == .linear { return try executeLinear() }
     let shape = AttentionShape(
       batch: batch, queryHeads: heads, kvHeads: kvHeads, queryLength: seq, keyLength: kvSeq,

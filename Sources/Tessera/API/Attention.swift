@@ -118,7 +118,8 @@ public enum Attention {
 
   /// The async form: the caller's task is suspended, never blocking a thread of Swift's
   /// cooperative pool, while the runtime's workers compute; it shares the runtime's admission
-  /// queue with every other caller.
+  /// queue with every other caller. A call whose task is cancelled while it still waits for a
+  /// worker is withdrawn and throws `.cancelled`; once started it runs to the end.
   public static func forward(
     _ problem: AttentionProblem, q: [Float], k: [Float], v: [Float],
     options: AttentionOptions = AttentionOptions()
@@ -127,7 +128,11 @@ public enum Attention {
       problem, q: q.count, k: k.count, v: v.count, output: .max, lse: .max, options: options)
     let buffers = PrefillBuffers(q: q, k: k, v: v, counts: counts)
     defer { buffers.deallocate() }
-    await runPrefill(buffers.operands(problem), options: options)
+    do {
+      try await runPrefillCancellable(buffers.operands(problem), options: options)
+    } catch {
+      throw .cancelled
+    }
     return buffers.result(counts)
   }
 

@@ -23,6 +23,8 @@ public enum AttentionError: Error, Hashable, Sendable, CustomStringConvertible {
   case invalidThreadCount(Int)
   /// A sequence is longer than the kernel addresses (key positions are Int32 in the mask).
   case sequenceTooLong(length: Int, maximum: Int)
+  /// The calling task was cancelled while the call waited for a worker; nothing was computed.
+  case cancelled
   /// Ragged-batch offsets are malformed.
   case invalidRagged(detail: String)
   /// Two features were asked for together that this call cannot combine.
@@ -57,6 +59,8 @@ public enum AttentionError: Error, Hashable, Sendable, CustomStringConvertible {
       return "threads must be positive, got \(n)"
     case .sequenceTooLong(let length, let maximum):
       return "sequence length \(length) exceeds the supported maximum \(maximum)"
+    case .cancelled:
+      return "cancelled while waiting for a worker; nothing was computed"
     case .invalidRagged(let detail):
       return "ragged batch: \(detail)"
     case .unsupportedCombination(let detail):

@@ -14,7 +14,7 @@ struct Tessera: ParsableCommand {
       """,
     subcommands: [
       BenchCommand.self, DecodeCommand.self, RunCommand.self, VerifyCommand.self, InfoCommand.self,
-      GemmCommand.self, LayerCommand.self, LinearCommand.self,
+      GemmCommand.self, LayerCommand.self, LinearCommand.self, ScaleCommand.self,
     ]
   )
 }

@@ -169,7 +169,7 @@ public enum Attention {
       shape: shape, mask: ops.problem.mask, queryTile: config.queryTile,
       sparse: ops.problem.blockSparse, ragged: ops.problem.ragged)
     let key = ScratchKey(config: config, headDim: shape.headDim, valueDim: shape.valueDim)
-    let work = ParallelWork(
+    var work = ParallelWork(
       partition: plan.partition(distances: runtime.topology.distances),
       workers: runtime.workers(
         threads: options.threads, items: plan.itemCount, totalCost: plan.totalCost),
@@ -182,6 +182,12 @@ public enum Attention {
         let (b, h, t) = plan.item(i)
         FlashKernel.run(FlashWorkItem(batch: b, head: h, tile: t), ops, scratch: scratch)
       })
+    // Trace labels (read only when a `TraceRecorder` is attached to the runtime).
+    work.name = "prefill"
+    work.describe = { i in
+      let (b, h, t) = plan.item(i)
+      return [("batch", b), ("head", h), ("tile", t), ("rows", t * config.queryTile)]
+    }
     return (runtime, work)
   }
 

@@ -109,7 +109,7 @@ public enum Decode {
       },
       cost: { costs[$0] })
     let key = DecodeScratch.Key(rows: ops.rows, depth: ops.depth, valueDepth: ops.valueDepth)
-    let work = ParallelWork(
+    var work = ParallelWork(
       partition: partition,
       workers: runtime.workers(threads: options.threads, items: ops.itemCount, totalCost: total),
       executor: options.executor ?? runtime.defaultExecutor,
@@ -117,6 +117,14 @@ public enum Decode {
         let scratch = slot.state(key) { DecodeScratch(key) }
         DecodeKernel.run(item: i, ops, scratch: scratch)
       })
+    // Trace labels (read only when a `TraceRecorder` is attached to the runtime).
+    work.name = "decode"
+    work.describe = { i in
+      let g = Int(ops.itemGroup[i])
+      return [
+        ("sequence", g / kvHeads), ("kv_head", g % kvHeads), ("split", Int(ops.itemSplit[i])),
+      ]
+    }
     runtime.run(work)
   }
 }

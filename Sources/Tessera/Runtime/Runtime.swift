@@ -29,6 +29,9 @@ public final class Runtime: @unchecked Sendable, Hashable, CustomStringConvertib
   private let busy = Atomic<Int>(0)
   private let busyPeak = Atomic<Int>(0)
   private let launched = Atomic<Int>(0)
+  /// The attached `TraceRecorder` (see `trace`); `tracing` lets untraced calls skip the lock.
+  let tracer = Mutex<TraceRecorder?>(nil)
+  let tracing = Atomic<Bool>(false)
 
   /// 8 MFLOP ≈ 0.3 ms of kernel time on one Zen 3 core at ~30 GFLOP/s.
   public static let defaultMinimumWorkPerWorker = 8e6
@@ -117,7 +120,7 @@ public final class Runtime: @unchecked Sendable, Hashable, CustomStringConvertib
   func run(_ work: ParallelWork) {
     if work.partition.itemCount == 0 { return }
     let done = DispatchSemaphore(value: 0)
-    let job = RuntimeJob(work) { _ in done.signal() }
+    let job = RuntimeJob(traced(work)) { _ in done.signal() }
     var starts = submit(job, token: nil, launching: false)
     if let mine = starts.firstIndex(where: { $0.1 === job }) {
       let (slot, _) = starts.remove(at: mine)
@@ -139,7 +142,7 @@ public final class Runtime: @unchecked Sendable, Hashable, CustomStringConvertib
   func run(_ work: ParallelWork) async {
     if work.partition.itemCount == 0 { return }
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-      submit(RuntimeJob(work) { _ in continuation.resume() }, token: nil)
+      submit(RuntimeJob(traced(work)) { _ in continuation.resume() }, token: nil)
     }
   }
 
@@ -152,7 +155,7 @@ public final class Runtime: @unchecked Sendable, Hashable, CustomStringConvertib
     let token = CancelToken()
     let ran = await withTaskCancellationHandler {
       await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-        submit(RuntimeJob(work) { continuation.resume(returning: $0) }, token: token)
+        submit(RuntimeJob(traced(work)) { continuation.resume(returning: $0) }, token: token)
       }
     } onCancel: {
       cancel(token)

@@ -8,6 +8,11 @@ struct ParallelWork: Sendable {
   let workers: Int
   let executor: ExecutorKind
   let body: @Sendable (Int, WorkerSlot) -> Void
+  /// Trace name of the call and the caller's description of item `i` (only read when traced).
+  var name = "call"
+  var describe: (@Sendable (Int) -> [(String, Int)])? = nil
+  /// Set by the runtime when a `TraceRecorder` is attached; `nil` runs the untraced loop.
+  var trace: TraceCall? = nil
 }
 
 /// One admitted call: its claims, its completion, and (under the runtime's lock) the workers
@@ -35,6 +40,17 @@ final class RuntimeJob: @unchecked Sendable {
   /// that touch only the claims, never the caller's buffers.
   func run(on slot: WorkerSlot) {
     let node = min(slot.nodeIndex, work.partition.nodeCount - 1)
+    if let trace = work.trace {
+      while let (item, queue) = claims.claimTracked(node: node) {
+        let start = TraceRecorder.now()
+        work.body(item, slot)
+        trace.record(item: item, queue: queue, slot: slot, start: start)
+        if remaining.wrappingSubtract(1, ordering: .acquiringAndReleasing).oldValue == 1 {
+          finish(true)
+        }
+      }
+      return
+    }
     while let item = claims.claim(node: node) {
       work.body(item, slot)
       if remaining.wrappingSubtract(1, ordering: .acquiringAndReleasing).oldValue == 1 {

@@ -60,6 +60,8 @@ struct BenchCommand: ParsableCommand {
   @Flag(inversion: .prefixedNo, help: "Measure the FMA peak in the same run (about 0.5 s).")
   var peak = true
   @Flag(help: "Print one JSON object instead of text.") var json = false
+  @Option(help: "Write a Chrome/Perfetto trace of the timed iterations to FILE.json.")
+  var trace: String?
 
   func validate() throws {
     if iterations < 1 { throw ValidationError("--iterations must be at least 1") }
@@ -122,9 +124,13 @@ struct BenchCommand: ParsableCommand {
     // compares two numbers taken under the same machine conditions.
     let peakGFLOPS = peak ? PeakProbe.fmaGFLOPS(threads: options.threads, seconds: 0.05) : nil
     var samples: [Double] = []
-    for _ in 0..<iterations {
-      samples.append(try Stopwatch.seconds { try buffers.forward(problem, options: options) })
+    let traceOutput = TraceOutput(path: trace)
+    for i in 0..<iterations {
+      let once = { try Stopwatch.seconds { try buffers.forward(problem, options: options) } }
+      samples.append(
+        try traceOutput?.record(on: options.runtime ?? .shared, "iteration \(i)", once) ?? once())
     }
+    try traceOutput?.write()
     let report = BenchReport(
       problem: problem, options: options, layout: layout, timing: TimingSummary(samples: samples),
       warmup: warmup, seed: seed, peakGFLOPS: peakGFLOPS)

@@ -228,7 +228,10 @@ private struct FieldReader {
   }
 
   private func value(_ field: String) throws(ProfileError) -> ProfileJSON {
-    guard let v = dict[field] else { throw fail(field, "missing (write null for none)") }
+    guard let v = dict[field] else {
+      let optional = ["window", "windowLayers", "softcap", "scale", "sinks"].contains(field)
+      throw fail(field, optional ? "missing (write null for none)" : "missing")
+    }
     return v
   }
 

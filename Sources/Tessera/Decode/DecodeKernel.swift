@@ -58,7 +58,18 @@ extension DecodeKernel {
   ) {
     let depthBytes = depth &* 4
     let strideBytes = keyStride &* 4
-    for r in 0..<rows {
+    // Blocks of 4 rows × 2 keys: each K vector is loaded once and meets 4 rows (6 loads per
+    // 8 FMAs). Row by row, every row re-read the whole K tile (9 loads per 8 FMAs), and the
+    // widened K and V tiles (2 × 16 KiB) do not both stay in L1: those loads came from L2.
+    var r0 = 0
+    while r0 &+ 4 <= rows {
+      scoresFourRows(
+        queries: queries + r0 &* depth, depthBytes: depthBytes, keys: keys,
+        strideBytes: strideBytes, keyCount: keyCount, scores: scores + r0 &* scoreStride,
+        scoreStride: scoreStride)
+      r0 &+= 4
+    }
+    for r in r0..<rows {
       let q = UnsafeRawPointer(queries + r &* depth)
       let out = scores + r &* scoreStride
       var j = 0
@@ -103,6 +114,125 @@ extension DecodeKernel {
         out[j] = a.sum()
         j &+= 1
       }
+    }
+  }
+
+  /// `accumulate` for 4 consecutive rows: blocks of 16 output dims (8 accumulators, the FMA
+  /// pipes' 2 × latency 4), P broadcast per (row, key); a last block of 8 dims when Dvp is not a
+  /// multiple of 16.
+  @inline(__always)
+  static func accumulateFourRows(
+    probabilities p: UnsafePointer<Float>, scoreStride: Int, keyCount: Int,
+    values: UnsafePointer<Float>, strideBytes: Int, paddedValueDim: Int,
+    alpha: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>
+  ) {
+    let a0 = Vec(repeating: alpha[0])
+    let a1 = Vec(repeating: alpha[1])
+    let a2 = Vec(repeating: alpha[2])
+    let a3 = Vec(repeating: alpha[3])
+    let rowBytes = paddedValueDim &* 4
+    let out = UnsafeMutableRawPointer(acc)
+    let p1 = p + scoreStride
+    let p2 = p1 + scoreStride
+    let p3 = p2 + scoreStride
+    var d = 0
+    while d < paddedValueDim {
+      let offset = d &* 4
+      // Two vectors per row unless only 8 dims remain (then the second is the first again and
+      // is not stored).
+      let second = d &+ 16 <= paddedValueDim ? 32 : 0
+      var o00 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a0
+      var o01 = out.loadUnaligned(fromByteOffset: offset &+ second, as: Vec.self) * a0
+      var o10 = out.loadUnaligned(fromByteOffset: rowBytes &+ offset, as: Vec.self) * a1
+      var o11 = out.loadUnaligned(fromByteOffset: rowBytes &+ offset &+ second, as: Vec.self) * a1
+      var o20 = out.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ offset, as: Vec.self) * a2
+      var o21 =
+        out.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ offset &+ second, as: Vec.self) * a2
+      var o30 = out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset, as: Vec.self) * a3
+      var o31 =
+        out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset &+ second, as: Vec.self) * a3
+      var v = UnsafeRawPointer(values) + offset
+      for c in 0..<keyCount {
+        let x0 = v.loadUnaligned(as: Vec.self)
+        let x1 = v.loadUnaligned(fromByteOffset: second, as: Vec.self)
+        let w0 = Vec(repeating: p[c])
+        o00 = fma(w0, x0, o00)
+        o01 = fma(w0, x1, o01)
+        let w1 = Vec(repeating: p1[c])
+        o10 = fma(w1, x0, o10)
+        o11 = fma(w1, x1, o11)
+        let w2 = Vec(repeating: p2[c])
+        o20 = fma(w2, x0, o20)
+        o21 = fma(w2, x1, o21)
+        let w3 = Vec(repeating: p3[c])
+        o30 = fma(w3, x0, o30)
+        o31 = fma(w3, x1, o31)
+        v += strideBytes
+      }
+      out.storeBytes(of: o00, toByteOffset: offset, as: Vec.self)
+      out.storeBytes(of: o10, toByteOffset: rowBytes &+ offset, as: Vec.self)
+      out.storeBytes(of: o20, toByteOffset: 2 &* rowBytes &+ offset, as: Vec.self)
+      out.storeBytes(of: o30, toByteOffset: 3 &* rowBytes &+ offset, as: Vec.self)
+      if second != 0 {
+        out.storeBytes(of: o01, toByteOffset: offset &+ 32, as: Vec.self)
+        out.storeBytes(of: o11, toByteOffset: rowBytes &+ offset &+ 32, as: Vec.self)
+        out.storeBytes(of: o21, toByteOffset: 2 &* rowBytes &+ offset &+ 32, as: Vec.self)
+        out.storeBytes(of: o31, toByteOffset: 3 &* rowBytes &+ offset &+ 32, as: Vec.self)
+        d &+= 16
+      } else {
+        d &+= 8
+      }
+    }
+  }
+
+  /// `scores` for 4 consecutive rows, 2 keys at a time (8 independent FMA chains, as 2 pipes ×
+  /// latency 4 need), reduced together with one `reduce8`.
+  @inline(__always)
+  static func scoresFourRows(
+    queries: UnsafePointer<Float>, depthBytes: Int, keys: UnsafePointer<Float>,
+    strideBytes: Int, keyCount: Int, scores: UnsafeMutablePointer<Float>, scoreStride: Int
+  ) {
+    let q0 = UnsafeRawPointer(queries)
+    let q1 = q0 + depthBytes
+    let q2 = q1 + depthBytes
+    let q3 = q2 + depthBytes
+    var j = 0
+    while j < keyCount {
+      // An odd last key pairs with itself; the duplicate column is not stored.
+      let k0 = UnsafeRawPointer(keys) + j &* strideBytes
+      let k1 = j &+ 1 < keyCount ? k0 + strideBytes : k0
+      var a00 = Vec(), a01 = Vec(), a10 = Vec(), a11 = Vec()
+      var a20 = Vec(), a21 = Vec(), a30 = Vec(), a31 = Vec()
+      var off = 0
+      while off < depthBytes {
+        let x0 = k0.loadUnaligned(fromByteOffset: off, as: Vec.self)
+        let x1 = k1.loadUnaligned(fromByteOffset: off, as: Vec.self)
+        let y0 = q0.loadUnaligned(fromByteOffset: off, as: Vec.self)
+        a00 = fma(y0, x0, a00)
+        a01 = fma(y0, x1, a01)
+        let y1 = q1.loadUnaligned(fromByteOffset: off, as: Vec.self)
+        a10 = fma(y1, x0, a10)
+        a11 = fma(y1, x1, a11)
+        let y2 = q2.loadUnaligned(fromByteOffset: off, as: Vec.self)
+        a20 = fma(y2, x0, a20)
+        a21 = fma(y2, x1, a21)
+        let y3 = q3.loadUnaligned(fromByteOffset: off, as: Vec.self)
+        a30 = fma(y3, x0, a30)
+        a31 = fma(y3, x1, a31)
+        off &+= 32
+      }
+      let s = reduce8(a00, a01, a10, a11, a20, a21, a30, a31)
+      scores[j] = s[0]
+      scores[scoreStride &+ j] = s[2]
+      scores[2 &* scoreStride &+ j] = s[4]
+      scores[3 &* scoreStride &+ j] = s[6]
+      if j &+ 1 < keyCount {
+        scores[j &+ 1] = s[1]
+        scores[scoreStride &+ j &+ 1] = s[3]
+        scores[2 &* scoreStride &+ j &+ 1] = s[5]
+        scores[3 &* scoreStride &+ j &+ 1] = s[7]
+      }
+      j &+= 2
     }
   }
 
@@ -211,7 +341,17 @@ extension DecodeKernel {
     alpha: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>
   ) {
     let strideBytes = valueStride &* 4
-    for r in 0..<rows {
+    // Blocks of 4 rows × 16 dims: each V vector is loaded once and meets 4 rows (6 loads per 8
+    // FMAs) instead of once per row (9 per 8, from L2 once the tiles outgrow L1).
+    var r0 = 0
+    while r0 &+ 4 <= rows && paddedValueDim >= 16 {
+      accumulateFourRows(
+        probabilities: probabilities + r0 &* scoreStride, scoreStride: scoreStride,
+        keyCount: keyCount, values: values, strideBytes: strideBytes,
+        paddedValueDim: paddedValueDim, alpha: alpha + r0, acc: acc + r0 &* paddedValueDim)
+      r0 &+= 4
+    }
+    for r in r0..<rows {
       let p = probabilities + r &* scoreStride
       let a = Vec(repeating: alpha[r])
       let out = UnsafeMutableRawPointer(acc + r &* paddedValueDim)

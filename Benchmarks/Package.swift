@@ -3,7 +3,7 @@
 // the benchmark dependencies. Run from this directory:
 //
 //   swift package -Xcc -march=native --scratch-path .build-bench benchmark list
-//   swift package -Xcc -march=native --scratch-path .build-bench benchmark --filter ".*D=128 S=4096 .*"
+//   swift package -Xcc -march=native --scratch-path .build-bench benchmark --filter ".*D=128_S=4096_.*"
 //
 // `-Xcc -march=native` reaches Tessera's C shim (the compile-time ISA probe) and clang's target
 // for the Swift code, exactly as for `swift build` in the root package; without it the kernels
@@ -29,7 +29,7 @@ let package = Package(
 // One executable target per suite, under Benchmarks/<Name>/<Name>.swift. Prefill and decode are
 // kept apart (DESIGN.md, "Measuring"): their timings differ by orders of magnitude and they are
 // bound by different resources (FMA throughput against memory bandwidth).
-for suite in ["PrefillBenchmarks"] {
+for suite in ["PrefillBenchmarks", "DecodeBenchmarks"] {
   package.targets.append(
     .executableTarget(
       name: suite,

@@ -16,8 +16,12 @@
 // same timed call: `GFLOP/s` and `% of FMA peak`, the peak being `PeakProbe.fmaGFLOPS` measured
 // once per thread count in the benchmark's setup (outside the measurement).
 //
-// Names are "fp32 D=<D> S=<S> <causal|noncausal> threads=<1|all>". `--filter` takes a regex that
-// must match the WHOLE name: ".*D=128 S=4096 .*", ".*threads=1", "fp32 D=64 S=1024 causal .*".
+// Names are "fp32_D=<D>_S=<S>_<causal|noncausal>_threads=<1|all>", with no spaces and no tags:
+// `thresholds update` names each file after the benchmark with spaces turned into underscores,
+// but `thresholds check` looks the file up by the raw name, and it filters on the name with the
+// tags appended, so either would make the check find nothing. `--filter` takes a regex that
+// must match the WHOLE name:
+// ".*D=128_S=4096_.*", ".*_threads=1", "fp32_D=64_S=1024_causal_.*".
 
 import Benchmark
 import Foundation
@@ -48,8 +52,28 @@ enum PrefillMetric {
     "% of FMA peak", polarity: .prefersLarger, useScalingFactor: false)
 }
 
+/// Tolerances for `benchmark thresholds check` (static p90 thresholds in `Thresholds/`) and
+/// `benchmark baseline check` (two baselines), sized for a noisy shared 2-core VM. The static
+/// check compares only p90, so p90 carries a tolerance too; a metric missing here would be
+/// checked strictly (0 %). Improvements beyond the tolerance fail the check as well (exit 4):
+/// refresh the thresholds after a speed-up.
+enum PrefillTolerance {
+  static var timing: BenchmarkThresholds { BenchmarkThresholds(relative: [.p50: 25, .p90: 50]) }
+  static var memory: BenchmarkThresholds { BenchmarkThresholds(relative: [.p50: 25, .p90: 25]) }
+  static var mallocs: BenchmarkThresholds {
+    BenchmarkThresholds(absolute: [.p50: 1_000, .p90: 1_000])
+  }
+
+  static var all: [BenchmarkMetric: BenchmarkThresholds] {
+    [
+      .wallClock: timing, .throughput: timing, .cpuTotal: timing, PrefillMetric.gflops: timing,
+      PrefillMetric.percentOfPeak: timing, .peakMemoryResident: memory, .mallocCountTotal: mallocs,
+    ]
+  }
+}
+
 /// Iteration budget by sequence length (see the FLOP table at the top of the file).
-func prefillConfiguration(length: Int, tags: [String: String]) -> Benchmark.Configuration {
+func prefillConfiguration(length: Int) -> Benchmark.Configuration {
   let metrics: [BenchmarkMetric] = [
     .wallClock, .throughput, .cpuTotal, .mallocCountTotal, .peakMemoryResident,
     PrefillMetric.gflops, PrefillMetric.percentOfPeak,
@@ -57,16 +81,19 @@ func prefillConfiguration(length: Int, tags: [String: String]) -> Benchmark.Conf
   switch length {
   case ...2048:
     return .init(
-      metrics: metrics, tags: tags, timeUnits: .milliseconds, warmupIterations: 1,
-      maxDuration: .seconds(2), maxIterations: 25)
+      metrics: metrics, timeUnits: .milliseconds, warmupIterations: 1,
+      maxDuration: .seconds(2), maxIterations: 25,
+      thresholds: PrefillTolerance.all)
   case ...8192:
     return .init(
-      metrics: metrics, tags: tags, timeUnits: .milliseconds, warmupIterations: 1,
-      maxDuration: .seconds(5), maxIterations: 5)
+      metrics: metrics, timeUnits: .milliseconds, warmupIterations: 1,
+      maxDuration: .seconds(5), maxIterations: 5,
+      thresholds: PrefillTolerance.all)
   default:
     return .init(
-      metrics: metrics, tags: tags, timeUnits: .milliseconds, warmupIterations: 0,
-      maxDuration: .seconds(20), maxIterations: 3)
+      metrics: metrics, timeUnits: .milliseconds, warmupIterations: 0,
+      maxDuration: .seconds(20), maxIterations: 3,
+      thresholds: PrefillTolerance.all)
   }
 }
 
@@ -76,15 +103,12 @@ func registerPrefill(headDim: Int, length: Int, causal: Bool, threadLabel: Strin
   let options = AttentionOptions(threads: threads)
   let flops = problem.flops
   let name =
-    "fp32 D=\(headDim) S=\(length) \(causal ? "causal" : "noncausal") threads=\(threadLabel)"
-  let tags = [
-    "D": "\(headDim)", "S": "\(length)", "causal": "\(causal)", "threads": "\(threads)",
-  ]
+    "fp32_D=\(headDim)_S=\(length)_\(causal ? "causal" : "noncausal")_threads=\(threadLabel)"
   let slot = PrefillSlot()
 
   Benchmark(
     name,
-    configuration: prefillConfiguration(length: length, tags: tags),
+    configuration: prefillConfiguration(length: length),
     closure: { (benchmark: Benchmark) -> Void in
       guard let buffers = slot.buffers else {
         benchmark.error("setup did not allocate the inputs")

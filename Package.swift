@@ -1,8 +1,8 @@
 // swift-tools-version: 6.1
 // Tessera: exact flash-style attention on multicore Linux CPUs.
 //
-// No target of the library product carries unsafe compiler flags (SwiftPM refuses such a package as a
-// versioned dependency). The instruction set is chosen on the command line instead:
+// No target of the library product carries unsafe compiler flags (SwiftPM refuses such a
+// package as a versioned dependency). The instruction set is chosen on the command line instead:
 //   swift build -c release -Xcc -march=native
 // Benchmarks live in their own package (Benchmarks/) so users never pull their dependencies.
 import PackageDescription

@@ -140,8 +140,8 @@ extension FlashKernel {
     }
     scratch.accT.update(repeating: 0, count: scratch.paddedValueDim * br)
 
-    // K_j and V_j are read in place when stored as Float32, else widened tile by tile into
-    // contiguous Float rows (kTile, vTile).
+    // K_j is read in place when stored as Float32, else widened tile by tile into contiguous
+    // Float rows (kTile); V_j is always re-blocked (and widened) into vTile for P·V.
     let kType = p.key.scalarType
     let vType = p.value.scalarType
     let kBase =
@@ -162,9 +162,12 @@ extension FlashKernel {
       // Unmasked when every valid row sees every key of the tile. Padding rows (r ≥ rows) see no
       // key; their results are never written, so they need no mask either.
       let masked = c0 < maxStart || c0 + count > minEnd
-      var keys = UnsafePointer(kBase.assumingMemoryBound(to: Float.self)) + c0 * kStride
-      var keyStride = kStride
-      if kType != .float32 {
+      let keys: UnsafePointer<Float>
+      let keyStride: Int
+      if kType == .float32 {
+        keys = UnsafePointer(kBase.assumingMemoryBound(to: Float.self)) + c0 * kStride
+        keyStride = kStride
+      } else {
         StorageConversion.widenRows(
           kBase + c0 * kStride * kType.byteCount, type: kType, stride: kStride, rows: count,
           width: shape.headDim, into: scratch.kTile)

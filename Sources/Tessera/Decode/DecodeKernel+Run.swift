@@ -162,19 +162,33 @@ extension DecodeKernel {
       var c0 = range.lowerBound
       while c0 < range.upperBound {
         let n = min(bk, range.upperBound - c0)
-        let (keys, keyStride) = tileRows(
-          ops, heads: map.keyHeads, rowBytes: map.keyRowBytes, width: ops.headDim,
-          paddedWidth: ops.depth, sequence: sequence, kvHead: kvHead, first: c0, count: n,
-          tile: scratch.kTile)
-        // V right after K: both rows streams are in flight together (2 streams of memory-level
-        // parallelism per core) before the compute of the tile, which issues no loads to memory.
-        let (values, valueStride) = tileRows(
-          ops, heads: map.valueHeads, rowBytes: map.valueRowBytes, width: ops.valueDim,
-          paddedWidth: ops.valueDepth, sequence: sequence, kvHead: kvHead, first: c0, count: n,
-          tile: scratch.vTile)
-        scores(
-          queries: scratch.qHat, rows: rows, depth: ops.depth, keys: keys, keyStride: keyStride,
-          keyCount: n, scores: scratch.scores, scoreStride: bk)
+        // A Float16 tile that is one run of rows is computed straight from the cache (converted
+        // in registers); anything else is widened (or read in place) first. Same bits either way.
+        let halfRow =
+          halfTileEligible(ops, rows: rows, first: c0, count: n)
+          ? map.row(sequence: sequence, position: c0) : nil
+        var values = UnsafePointer(scratch.vTile)
+        var valueStride = ops.valueDepth
+        if let halfRow {
+          scoresHalf(
+            queries: scratch.qHat, rows: rows, depth: ops.depth,
+            keys: map.keyHeads[kvHead] + halfRow * map.keyRowBytes, strideBytes: map.keyRowBytes,
+            keyCount: n, scores: scratch.scores, scoreStride: bk)
+        } else {
+          let (keys, keyStride) = tileRows(
+            ops, heads: map.keyHeads, rowBytes: map.keyRowBytes, width: ops.headDim,
+            paddedWidth: ops.depth, sequence: sequence, kvHead: kvHead, first: c0, count: n,
+            tile: scratch.kTile)
+          // V right after K: both rows streams are in flight together (2 streams of memory-level
+          // parallelism per core) before the compute of the tile, which issues no loads to memory.
+          (values, valueStride) = tileRows(
+            ops, heads: map.valueHeads, rowBytes: map.valueRowBytes, width: ops.valueDim,
+            paddedWidth: ops.valueDepth, sequence: sequence, kvHead: kvHead, first: c0, count: n,
+            tile: scratch.vTile)
+          scores(
+            queries: scratch.qHat, rows: rows, depth: ops.depth, keys: keys, keyStride: keyStride,
+            keyCount: n, scores: scratch.scores, scoreStride: bk)
+        }
         if changesScores {
           modify(
             scores: scratch.scores, rows: rows, scoreStride: bk, keyCount: n, firstKey: c0,
@@ -185,10 +199,18 @@ extension DecodeKernel {
           masked: c0 < maxStart || c0 + n > minEnd, rowStart: scratch.rowStart,
           rowEnd: scratch.rowEnd, rowMax: scratch.rowMax, rowSum: scratch.rowSum,
           alpha: scratch.alpha)
-        accumulate(
-          probabilities: scratch.scores, rows: rows, scoreStride: bk, keyCount: n,
-          values: values, valueStride: valueStride, paddedValueDim: ops.valueDepth,
-          alpha: scratch.alpha, acc: scratch.acc)
+        if let halfRow {
+          accumulateHalf(
+            probabilities: scratch.scores, rows: rows, scoreStride: bk, keyCount: n,
+            values: map.valueHeads[kvHead] + halfRow * map.valueRowBytes,
+            strideBytes: map.valueRowBytes, paddedValueDim: ops.valueDepth,
+            alpha: scratch.alpha, acc: scratch.acc)
+        } else {
+          accumulate(
+            probabilities: scratch.scores, rows: rows, scoreStride: bk, keyCount: n,
+            values: values, valueStride: valueStride, paddedValueDim: ops.valueDepth,
+            alpha: scratch.alpha, acc: scratch.acc)
+        }
         c0 += n
       }
     }

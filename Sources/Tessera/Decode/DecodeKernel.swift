@@ -64,7 +64,8 @@ extension DecodeKernel {
     var r0 = 0
     while r0 &+ 4 <= rows {
       scoresFourRows(
-        queries: queries + r0 &* depth, depthBytes: depthBytes, keys: keys,
+        Float32Elements.self, queries: queries + r0 &* depth, depthBytes: depthBytes,
+        keys: UnsafeRawPointer(keys),
         strideBytes: strideBytes, keyCount: keyCount, scores: scores + r0 &* scoreStride,
         scoreStride: scoreStride)
       r0 &+= 4
@@ -120,10 +121,11 @@ extension DecodeKernel {
   /// `accumulate` for 4 consecutive rows: blocks of 16 output dims (8 accumulators, the FMA
   /// pipes' 2 × latency 4), P broadcast per (row, key); a last block of 8 dims when Dvp is not a
   /// multiple of 16.
+  /// `Rows` says how V is stored (Float32 tile or Float16 cache rows, `strideBytes` apart).
   @inline(__always)
-  static func accumulateFourRows(
-    probabilities p: UnsafePointer<Float>, scoreStride: Int, keyCount: Int,
-    values: UnsafePointer<Float>, strideBytes: Int, paddedValueDim: Int,
+  static func accumulateFourRows<Rows: RowElements>(
+    _: Rows.Type, probabilities p: UnsafePointer<Float>, scoreStride: Int, keyCount: Int,
+    values: UnsafeRawPointer, strideBytes: Int, paddedValueDim: Int,
     alpha: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>
   ) {
     let a0 = Vec(repeating: alpha[0])
@@ -141,6 +143,7 @@ extension DecodeKernel {
       // Two vectors per row unless only 8 dims remain (then the second is the first again and
       // is not stored).
       let second = d &+ 16 <= paddedValueDim ? 32 : 0
+      let secondElement = second / 4
       var o00 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a0
       var o01 = out.loadUnaligned(fromByteOffset: offset &+ second, as: Vec.self) * a0
       var o10 = out.loadUnaligned(fromByteOffset: rowBytes &+ offset, as: Vec.self) * a1
@@ -151,10 +154,10 @@ extension DecodeKernel {
       var o30 = out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset, as: Vec.self) * a3
       var o31 =
         out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset &+ second, as: Vec.self) * a3
-      var v = UnsafeRawPointer(values) + offset
+      var v = values
       for c in 0..<keyCount {
-        let x0 = v.loadUnaligned(as: Vec.self)
-        let x1 = v.loadUnaligned(fromByteOffset: second, as: Vec.self)
+        let x0 = Rows.load(v, d)
+        let x1 = Rows.load(v, d &+ secondElement)
         let w0 = Vec(repeating: p[c])
         o00 = fma(w0, x0, o00)
         o01 = fma(w0, x1, o01)
@@ -187,9 +190,10 @@ extension DecodeKernel {
 
   /// `scores` for 4 consecutive rows, 2 keys at a time (8 independent FMA chains, as 2 pipes ×
   /// latency 4 need), reduced together with one `reduce8`.
+  /// `Rows` says how K is stored (Float32 tile or Float16 cache rows, `strideBytes` apart).
   @inline(__always)
-  static func scoresFourRows(
-    queries: UnsafePointer<Float>, depthBytes: Int, keys: UnsafePointer<Float>,
+  static func scoresFourRows<Rows: RowElements>(
+    _: Rows.Type, queries: UnsafePointer<Float>, depthBytes: Int, keys: UnsafeRawPointer,
     strideBytes: Int, keyCount: Int, scores: UnsafeMutablePointer<Float>, scoreStride: Int
   ) {
     let q0 = UnsafeRawPointer(queries)
@@ -199,14 +203,14 @@ extension DecodeKernel {
     var j = 0
     while j < keyCount {
       // An odd last key pairs with itself; the duplicate column is not stored.
-      let k0 = UnsafeRawPointer(keys) + j &* strideBytes
+      let k0 = keys + j &* strideBytes
       let k1 = j &+ 1 < keyCount ? k0 + strideBytes : k0
       var a00 = Vec(), a01 = Vec(), a10 = Vec(), a11 = Vec()
       var a20 = Vec(), a21 = Vec(), a30 = Vec(), a31 = Vec()
       var off = 0
       while off < depthBytes {
-        let x0 = k0.loadUnaligned(fromByteOffset: off, as: Vec.self)
-        let x1 = k1.loadUnaligned(fromByteOffset: off, as: Vec.self)
+        let x0 = Rows.load(k0, off &>> 2)
+        let x1 = Rows.load(k1, off &>> 2)
         let y0 = q0.loadUnaligned(fromByteOffset: off, as: Vec.self)
         a00 = fma(y0, x0, a00)
         a01 = fma(y0, x1, a01)
@@ -346,8 +350,9 @@ extension DecodeKernel {
     var r0 = 0
     while r0 &+ 4 <= rows && paddedValueDim >= 16 {
       accumulateFourRows(
-        probabilities: probabilities + r0 &* scoreStride, scoreStride: scoreStride,
-        keyCount: keyCount, values: values, strideBytes: strideBytes,
+        Float32Elements.self, probabilities: probabilities + r0 &* scoreStride,
+        scoreStride: scoreStride, keyCount: keyCount, values: UnsafeRawPointer(values),
+        strideBytes: strideBytes,
         paddedValueDim: paddedValueDim, alpha: alpha + r0, acc: acc + r0 &* paddedValueDim)
       r0 &+= 4
     }

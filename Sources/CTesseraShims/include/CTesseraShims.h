@@ -51,4 +51,9 @@ int tessera_thread_set_affinity(const tessera_cpu_mask *mask);
 /// The CPU the calling thread runs on now (`sched_getcpu`), -1 when unknown.
 int tessera_current_cpu(void);
 
+/// Software prefetch into all cache levels (`prefetcht0` on x86). Swift has no prefetch
+/// intrinsic; a static inline function of an imported header is compiled by clang into the
+/// caller's module and inlined: one instruction per call.
+static inline void tessera_prefetch_l1(const void *address) { __builtin_prefetch(address, 0, 3); }
+
 #endif

@@ -14,14 +14,15 @@ extension DecodeKernel {
   @inline(never)
   static func scoresHalf(
     queries: UnsafePointer<Float>, rows: Int, depth: Int, keys: UnsafeRawPointer,
-    strideBytes: Int, keyCount: Int, scores: UnsafeMutablePointer<Float>, scoreStride: Int
+    strideBytes: Int, keyCount: Int, scores: UnsafeMutablePointer<Float>, scoreStride: Int,
+    prefetch: RowPrefetch? = nil
   ) {
     var r0 = 0
     while r0 < rows {
       scoresFourRows(
         Float16Elements.self, queries: queries + r0 &* depth, depthBytes: depth &* 4, keys: keys,
         strideBytes: strideBytes, keyCount: keyCount, scores: scores + r0 &* scoreStride,
-        scoreStride: scoreStride)
+        scoreStride: scoreStride, prefetch: r0 == 0 ? prefetch : nil)
       r0 &+= 4
     }
   }
@@ -31,14 +32,15 @@ extension DecodeKernel {
   static func accumulateHalf(
     probabilities: UnsafePointer<Float>, rows: Int, scoreStride: Int, keyCount: Int,
     values: UnsafeRawPointer, strideBytes: Int, paddedValueDim: Int,
-    alpha: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>
+    alpha: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil
   ) {
     var r0 = 0
     while r0 < rows {
       accumulateFourRows(
         Float16Elements.self, probabilities: probabilities + r0 &* scoreStride,
         scoreStride: scoreStride, keyCount: keyCount, values: values, strideBytes: strideBytes,
-        paddedValueDim: paddedValueDim, alpha: alpha + r0, acc: acc + r0 &* paddedValueDim)
+        paddedValueDim: paddedValueDim, alpha: alpha + r0, acc: acc + r0 &* paddedValueDim,
+        prefetch: r0 == 0 ? prefetch : nil)
       r0 &+= 4
     }
   }

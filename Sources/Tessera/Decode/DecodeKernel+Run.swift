@@ -173,7 +173,10 @@ extension DecodeKernel {
           scoresHalf(
             queries: scratch.qHat, rows: rows, depth: ops.depth,
             keys: map.keyHeads[kvHead] + halfRow * map.keyRowBytes, strideBytes: map.keyRowBytes,
-            keyCount: n, scores: scratch.scores, scoreStride: bk)
+            keyCount: n, scores: scratch.scores, scoreStride: bk,
+            prefetch: runPrefetch(
+              ops, heads: map.valueHeads, rowBytes: map.valueRowBytes, sequence: sequence,
+              kvHead: kvHead, first: c0, count: n))
         } else {
           let (keys, keyStride) = tileRows(
             ops, heads: map.keyHeads, rowBytes: map.keyRowBytes, width: ops.headDim,
@@ -185,9 +188,15 @@ extension DecodeKernel {
             ops, heads: map.valueHeads, rowBytes: map.valueRowBytes, width: ops.valueDim,
             paddedWidth: ops.valueDepth, sequence: sequence, kvHead: kvHead, first: c0, count: n,
             tile: scratch.vTile)
+          // V read in place (a Float32 cache) is fetched while the scores run.
           scores(
             queries: scratch.qHat, rows: rows, depth: ops.depth, keys: keys, keyStride: keyStride,
-            keyCount: n, scores: scratch.scores, scoreStride: bk)
+            keyCount: n, scores: scratch.scores, scoreStride: bk,
+            prefetch: values == UnsafePointer(scratch.vTile)
+              ? nil
+              : runPrefetch(
+                ops, heads: map.valueHeads, rowBytes: map.valueRowBytes, sequence: sequence,
+                kvHead: kvHead, first: c0, count: n))
         }
         if changesScores {
           modify(
@@ -199,17 +208,21 @@ extension DecodeKernel {
           masked: c0 < maxStart || c0 + n > minEnd, rowStart: scratch.rowStart,
           rowEnd: scratch.rowEnd, rowMax: scratch.rowMax, rowSum: scratch.rowSum,
           alpha: scratch.alpha)
+        // The next tile's K rows are fetched while P·V runs.
+        let nextKeys = runPrefetch(
+          ops, heads: map.keyHeads, rowBytes: map.keyRowBytes, sequence: sequence,
+          kvHead: kvHead, first: c0 + n, count: min(bk, range.upperBound - c0 - n))
         if let halfRow {
           accumulateHalf(
             probabilities: scratch.scores, rows: rows, scoreStride: bk, keyCount: n,
             values: map.valueHeads[kvHead] + halfRow * map.valueRowBytes,
             strideBytes: map.valueRowBytes, paddedValueDim: ops.valueDepth,
-            alpha: scratch.alpha, acc: scratch.acc)
+            alpha: scratch.alpha, acc: scratch.acc, prefetch: nextKeys)
         } else {
           accumulate(
             probabilities: scratch.scores, rows: rows, scoreStride: bk, keyCount: n,
             values: values, valueStride: valueStride, paddedValueDim: ops.valueDepth,
-            alpha: scratch.alpha, acc: scratch.acc)
+            alpha: scratch.alpha, acc: scratch.acc, prefetch: nextKeys)
         }
         c0 += n
       }
@@ -220,6 +233,22 @@ extension DecodeKernel {
     {
       mergeGroup(ops, group: g, scratch: scratch)
     }
+  }
+
+  /// Rows [first, first + count) of one head as a `RowPrefetch`, when they are one run of rows
+  /// in the cache (never across a paged block); nil otherwise, or when there are none.
+  static func runPrefetch(
+    _ ops: DecodeOperands, heads: [UnsafeRawPointer], rowBytes: Int, sequence: Int,
+    kvHead: Int, first: Int, count: Int
+  ) -> RowPrefetch? {
+    let map = ops.map
+    guard count > 0, first / map.blockRows == (first + count - 1) / map.blockRows else {
+      return nil
+    }
+    let row = map.row(sequence: sequence, position: first)
+    return RowPrefetch(
+      base: heads[kvHead] + row * rowBytes, strideBytes: rowBytes, rowBytes: rowBytes,
+      count: count)
   }
 
   /// Rows [first, first + count) of one head of a sequence as Float rows: in place when the

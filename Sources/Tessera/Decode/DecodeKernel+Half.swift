@@ -15,14 +15,14 @@ extension DecodeKernel {
   static func scoresHalf(
     queries: UnsafePointer<Float>, rows: Int, depth: Int, keys: UnsafeRawPointer,
     strideBytes: Int, keyCount: Int, scores: UnsafeMutablePointer<Float>, scoreStride: Int,
-    prefetch: RowPrefetch? = nil
+    pairs: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil
   ) {
     var r0 = 0
     while r0 < rows {
       scoresFourRows(
         Float16Elements.self, queries: queries + r0 &* depth, depthBytes: depth &* 4, keys: keys,
         strideBytes: strideBytes, keyCount: keyCount, scores: scores + r0 &* scoreStride,
-        scoreStride: scoreStride, prefetch: r0 == 0 ? prefetch : nil)
+        scoreStride: scoreStride, pairs: pairs, prefetch: r0 == 0 ? prefetch : nil)
       r0 &+= 4
     }
   }

@@ -173,7 +173,7 @@ extension DecodeKernel {
           scoresHalf(
             queries: scratch.qHat, rows: rows, depth: ops.depth,
             keys: map.keyHeads[kvHead] + halfRow * map.keyRowBytes, strideBytes: map.keyRowBytes,
-            keyCount: n, scores: scratch.scores, scoreStride: bk,
+            keyCount: n, scores: scratch.scores, scoreStride: bk, pairs: scratch.pairs,
             prefetch: runPrefetch(
               ops, heads: map.valueHeads, rowBytes: map.valueRowBytes, sequence: sequence,
               kvHead: kvHead, first: c0, count: n))
@@ -191,7 +191,7 @@ extension DecodeKernel {
           // V read in place (a Float32 cache) is fetched while the scores run.
           scores(
             queries: scratch.qHat, rows: rows, depth: ops.depth, keys: keys, keyStride: keyStride,
-            keyCount: n, scores: scratch.scores, scoreStride: bk,
+            keyCount: n, scores: scratch.scores, scoreStride: bk, pairs: scratch.pairs,
             prefetch: values == UnsafePointer(scratch.vTile)
               ? nil
               : runPrefetch(

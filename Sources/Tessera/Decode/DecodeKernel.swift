@@ -82,7 +82,8 @@ extension DecodeKernel {
   static func scores(
     queries: UnsafePointer<Float>, rows: Int, depth: Int,
     keys: UnsafePointer<Float>, keyStride: Int, keyCount: Int,
-    scores: UnsafeMutablePointer<Float>, scoreStride: Int, prefetch: RowPrefetch? = nil
+    scores: UnsafeMutablePointer<Float>, scoreStride: Int, pairs: UnsafeMutablePointer<Float>,
+    prefetch: RowPrefetch? = nil
   ) {
     let depthBytes = depth &* 4
     let strideBytes = keyStride &* 4
@@ -95,7 +96,7 @@ extension DecodeKernel {
         Float32Elements.self, queries: queries + r0 &* depth, depthBytes: depthBytes,
         keys: UnsafeRawPointer(keys),
         strideBytes: strideBytes, keyCount: keyCount, scores: scores + r0 &* scoreStride,
-        scoreStride: scoreStride, prefetch: r0 == 0 ? prefetch : nil)
+        scoreStride: scoreStride, pairs: pairs, prefetch: r0 == 0 ? prefetch : nil)
       r0 &+= 4
     }
     for r in r0..<rows {
@@ -149,8 +150,7 @@ extension DecodeKernel {
   /// `accumulate` for 4 consecutive rows: blocks of 16 output dims (8 accumulators, the FMA
   /// pipes' 2 × latency 4), P broadcast per (row, key); a last block of 8 dims when Dvp is not a
   /// multiple of 16. `Rows` says how V is stored (Float32 tile or Float16 cache rows,
-  /// `strideBytes` apart). `prefetch` rows are asked for during the first block's key loop, one
-  /// row per key.
+  /// `strideBytes` apart). `prefetch` rows are asked for a few before each block.
   ///
   /// Blocks of 24 dims (12 accumulators) measured faster in C (clang: 73–91 against 52–73
   /// GFLOP/s from L1), but here LLVM unrolls the key loop by 2, hoists the second key's
@@ -170,8 +170,18 @@ extension DecodeKernel {
     let p1 = p + scoreStride
     let p2 = p1 + scoreStride
     let p3 = p2 + scoreStride
+    // The prefetch rows are spread over the passes (a few rows before each pass's key loop):
+    // asked for inside the key loop, the checks and the loop cost registers, and LLVM spilled
+    // the broadcasts of the FMA loop to the stack.
+    let passes = (paddedValueDim &+ 15) / 16
+    let rowsPerPass = prefetch.map { ($0.count &+ passes &- 1) / passes } ?? 0
+    var pass = 0
     var d = 0
     while d < paddedValueDim {
+      if let prefetch {
+        for j in (pass &* rowsPerPass)..<((pass &+ 1) &* rowsPerPass) { prefetch.row(j) }
+      }
+      pass &+= 1
       let offset = d &* 4
       // Two vectors per row unless only 8 dims remain (then the second is the first again and
       // is not stored).
@@ -204,7 +214,6 @@ extension DecodeKernel {
         o30 = fma(w3, x0, o30)
         o31 = fma(w3, x1, o31)
         v += strideBytes
-        if d == 0, let prefetch { prefetch.row(c) }
       }
       out.storeBytes(of: o00, toByteOffset: offset, as: Vec.self)
       out.storeBytes(of: o10, toByteOffset: rowBytes &+ offset, as: Vec.self)
@@ -226,11 +235,12 @@ extension DecodeKernel {
   /// latency 4 need), reduced together with one `reduce8`; `prefetch` rows are asked for two
   /// per key pair.
   /// `Rows` says how K is stored (Float32 tile or Float16 cache rows, `strideBytes` apart).
+  /// `pairs` is scratch for 4·⌈keyCount/8⌉·8 floats.
   @inline(__always)
   static func scoresFourRows<Rows: RowElements>(
     _: Rows.Type, queries: UnsafePointer<Float>, depthBytes: Int, keys: UnsafeRawPointer,
     strideBytes: Int, keyCount: Int, scores: UnsafeMutablePointer<Float>, scoreStride: Int,
-    prefetch: RowPrefetch? = nil
+    pairs: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil
   ) {
     let q0 = UnsafeRawPointer(queries)
     let q1 = q0 + depthBytes
@@ -265,18 +275,34 @@ extension DecodeKernel {
         prefetch.row(j)
         prefetch.row(j &+ 1)
       }
-      let s = reduce8(a00, a01, a10, a11, a20, a21, a30, a31)
-      scores[j] = s[0]
-      scores[scoreStride &+ j] = s[2]
-      scores[2 &* scoreStride &+ j] = s[4]
-      scores[3 &* scoreStride &+ j] = s[6]
-      if j &+ 1 < keyCount {
-        scores[j &+ 1] = s[1]
-        scores[scoreStride &+ j &+ 1] = s[3]
-        scores[2 &* scoreStride &+ j &+ 1] = s[5]
-        scores[3 &* scoreStride &+ j &+ 1] = s[7]
-      }
+      // Lanes [r0k0 r0k1 r1k0 r1k1 r2k0 r2k1 r3k0 r3k1], stored whole: storing the 8 lanes one
+      // by one into 4 rows made LLVM scalarize reduce8 (about 100 scalar adds and shuffles per
+      // key pair, against 128 FMAs); the transpose below puts 8 keys of each row together.
+      UnsafeMutableRawPointer(pairs + (j &>> 1) &* 8).storeBytes(
+        of: reduce8(a00, a01, a10, a11, a20, a21, a30, a31), as: Vec.self)
       j &+= 2
+    }
+    // 4 pairs × 4 rows of 2 keys → 4 rows × 8 keys: a 4×4 transpose of 64-bit lanes. Pairs past
+    // the last key hold stale values; they land in the padding that `softmax` sets to −∞.
+    var g = 0
+    while g < keyCount {
+      let base = UnsafeRawPointer(pairs + g &* 4)
+      let a = base.loadUnaligned(as: SIMD4<Double>.self)
+      let b = base.loadUnaligned(fromByteOffset: 32, as: SIMD4<Double>.self)
+      let c = base.loadUnaligned(fromByteOffset: 64, as: SIMD4<Double>.self)
+      let d = base.loadUnaligned(fromByteOffset: 96, as: SIMD4<Double>.self)
+      let out = UnsafeMutableRawPointer(scores + g)
+      let rowBytes = scoreStride &* 4
+      out.storeBytes(of: SIMD4<Double>(a[0], b[0], c[0], d[0]), as: SIMD4<Double>.self)
+      out.storeBytes(
+        of: SIMD4<Double>(a[1], b[1], c[1], d[1]), toByteOffset: rowBytes, as: SIMD4<Double>.self)
+      out.storeBytes(
+        of: SIMD4<Double>(a[2], b[2], c[2], d[2]), toByteOffset: 2 &* rowBytes,
+        as: SIMD4<Double>.self)
+      out.storeBytes(
+        of: SIMD4<Double>(a[3], b[3], c[3], d[3]), toByteOffset: 3 &* rowBytes,
+        as: SIMD4<Double>.self)
+      g &+= 8
     }
   }
 

@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import Tessera
 
-/// `tessera bench`: times `Attention.forward` on random data.
+/// `tessera bench`: times `Attention.forward` on random data, or `Decode.forward` against a
+/// filled KV cache when the shape is a decode step (see `BenchCommand+Kernel.swift`).
 struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
@@ -11,6 +12,11 @@ struct BenchCommand: ParsableCommand {
       Inputs are allocated and filled once (seeded, uniform in [-1, 1)); only the kernel is \
       timed. FLOPs count 2·D for Q·Kᵀ and 2·Dv for P·V per unmasked (query, key) pair. The \
       FMA peak is measured in the same run (unless --no-peak) to report a fraction of it.
+
+      A decode shape (--seq ≤ 16 new tokens below --kv-seq cached ones, --variant softmax) \
+      runs the decode kernel instead, as `tessera decode` does: --kv-seq tokens per sequence \
+      are cached (--dtype; --paged for a paged cache) and the report gives GB/s of cache read \
+      against a triad measured in the same run. --kernel prefill|decode forces one kernel.
       """)
 
   @Option(help: "Batch size.") var batch = 1
@@ -32,11 +38,34 @@ struct BenchCommand: ParsableCommand {
       elu+1 feature map; float32, bshd, no mask options).
       """)
   var variant: VariantArgument = .softmax
-  @Option(help: "Block-sparse: tokens per block.") var blockSize = 64
+  @Option(
+    help: """
+      Block-sparse: tokens per block (default 64); or, with --paged, tokens per cache block \
+      (default 16).
+      """)
+  var blockSize: Int?
   @Option(help: "Block-sparse: blocks kept on each side of the diagonal.") var bandBlocks = 1
   @Option(help: "Block-sparse: leading global blocks (see and are seen by all).")
   var globalBlocks = 1
   @Option(help: "Softmax scale; default 1/√dim.") var scale: Float?
+  @Option(
+    help: """
+      auto (decode when --variant softmax and --seq ≤ 16 < --kv-seq, else prefill), prefill \
+      (Attention.forward) or decode (Decode.forward against a filled KV cache).
+      """)
+  var kernel: KernelArgument = .auto
+  @Flag(help: "Decode: cache the keys and values in a paged cache instead of a contiguous one.")
+  var paged = false
+  @Option(
+    help: """
+      Decode (also --profile --phase decode): keys per split, fixed by the call, never by the \
+      thread count (default \(DecodeOptions.defaultSplitSize)).
+      """)
+  var split: Int?
+  @Flag(
+    inversion: .prefixedNo,
+    help: "Decode: measure the triad bandwidth in the same run (default: on).")
+  var triad: Bool?
   @Option(
     help: """
       Memory order of Q, K, V, O: bhsd (default, as PyTorch SDPA takes them) or bshd (a head's \
@@ -68,7 +97,9 @@ struct BenchCommand: ParsableCommand {
     if warmup < 0 { throw ValidationError("--warmup must be non-negative") }
     if let tileQ, tileQ < 1 { throw ValidationError("--tile-q must be positive") }
     if let tileK, tileK < 1 { throw ValidationError("--tile-k must be positive") }
-    if blockSize < 1 { throw ValidationError("--block-size must be positive") }
+    if let blockSize, blockSize < 1 { throw ValidationError("--block-size must be positive") }
+    if let split, split < 1 { throw ValidationError("--split must be at least 1") }
+    try validateKernel()
     if bandBlocks < 0 || globalBlocks < 0 {
       throw ValidationError("--band-blocks and --global-blocks must be non-negative")
     }
@@ -79,7 +110,15 @@ struct BenchCommand: ParsableCommand {
   }
 
   private func execute() throws {
-    if let path = profileOptions.profile { return try executeProfile(profileOptions, path: path) }
+    if let path = profileOptions.profile {
+      try refuseDecodeOptionsWithProfile()
+      return try executeProfile(profileOptions, path: path)
+    }
+    let choice = kernelChoice
+    switch choice.kernel {
+    case .decode: return try executeDecode(choice)
+    case .prefill: try refuseDecodeOptions(choice)
+    }
     if variant == .linear { return try executeLinear() }
     let shape = AttentionShape(
       batch: batch, queryHeads: heads, kvHeads: kvHeads, queryLength: seq, keyLength: kvSeq,
@@ -93,8 +132,8 @@ struct BenchCommand: ParsableCommand {
     problem.value.scalarType = dtype.scalarType
     if variant == .blockSparse {
       problem.blockSparse = .localGlobal(
-        blockSize: blockSize, queryLength: seq, keyLength: kvSeq ?? seq, windowBlocks: bandBlocks,
-        globalBlocks: globalBlocks)
+        blockSize: blockSize ?? 64, queryLength: seq, keyLength: kvSeq ?? seq,
+        windowBlocks: bandBlocks, globalBlocks: globalBlocks)
     }
     let defaults = TileConfig.default
     let options = AttentionOptions(

@@ -3,6 +3,8 @@ import Tessera
 
 /// The result of `tessera bench`, as text or as one JSON object.
 struct BenchReport: Encodable {
+  /// Always "prefill": `tessera bench` reports decode runs as `"kernel": "decode"`.
+  var kernel = "prefill"
   var medianMs: Double
   var minMs: Double
   var maxMs: Double
@@ -78,7 +80,8 @@ struct BenchReport: Encodable {
 
   private var problem: AttentionProblem
   private enum CodingKeys: String, CodingKey {
-    case medianMs, minMs, maxMs, timesMs, gflops, gflopsBest, flops, batch, heads, kvHeads, seq,
+    case kernel, medianMs, minMs, maxMs, timesMs, gflops, gflopsBest, flops, batch, heads, kvHeads,
+      seq,
       kvSeq, dim, valueDim, causal, mask, alignment, scale, layout, threads, executor,
       tileQ, tileK,
       iterations,

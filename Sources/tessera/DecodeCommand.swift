@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Tessera
 
@@ -54,199 +53,27 @@ struct DecodeCommand: ParsableCommand {
   @Flag(help: "Print one JSON object instead of text.") var json = false
 
   func validate() throws {
-    for (name, value) in [
-      ("--batch", batch), ("--heads", heads), ("--dim", dim), ("--kv-seq", kvSeq), ("--seq", seq),
-      ("--block-size", blockSize), ("--split", split), ("--iterations", iterations),
-    ] where value < 1 {
-      throw ValidationError("\(name) must be at least 1")
-    }
-    if let kvHeads, kvHeads < 1 || heads % kvHeads != 0 {
-      throw ValidationError("--kv-heads must divide --heads")
-    }
-    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-    if warmup < 0 { throw ValidationError("--warmup must be non-negative") }
     if let window, window < 0 { throw ValidationError("--window must be non-negative") }
-    if seq > kvSeq { throw ValidationError("--seq must not exceed --kv-seq") }
+    do {
+      try benchmark.validate()
+    } catch {
+      throw ValidationError(error.description)
+    }
   }
 
   func run() throws {
-    try Console.reportingErrors { try execute() }
+    try Console.reportingErrors { try benchmark.run() }
   }
 
-  private func execute() throws {
-    let kvHeads = kvHeads ?? heads
-    let type = dtype.scalarType
-    let threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
-    let cacheBytes =
-      Double(batch) * Double(kvSeq) * Double(kvHeads) * Double(2 * dim * type.byteCount)
-    let memory = Double(ProcessInfo.processInfo.physicalMemory)
-    if cacheBytes > 0.7 * memory {
-      throw CLIError(
-        "the cache needs \(Console.fixed(cacheBytes / 1e9)) GB; this machine has"
-          + " \(Console.fixed(memory / 1e9)) GB of memory")
-    }
-
-    let fillStart = DispatchTime.now().uptimeNanoseconds
-    let cache: KVCache
-    if paged {
-      let blocksPerSequence = (kvSeq + blockSize - 1) / blockSize
-      let c = try PagedKVCache(
-        sequences: batch, blocks: batch * blocksPerSequence, blockSize: blockSize,
-        kvHeads: kvHeads, headDim: dim, scalarType: type)
-      try fill(chunk: blockSize) { s, k, v, n in
-        try c.append(sequence: s, keys: k, values: v, tokens: n, type: .float32)
-      }
-      cache = c
-    } else {
-      let c = try ContiguousKVCache(
-        sequences: batch, capacity: kvSeq, kvHeads: kvHeads, headDim: dim, scalarType: type)
-      try fill(chunk: 1024) { s, k, v, n in
-        try c.append(sequence: s, keys: k, values: v, tokens: n, type: .float32)
-      }
-      cache = c
-    }
-    let fillSeconds = Double(DispatchTime.now().uptimeNanoseconds - fillStart) / 1e9
-
-    let mask = window.map { AttentionMask.slidingWindow(left: $0) } ?? .causal
-    let problem = DecodeProblem(
-      batch: batch, queryHeads: heads, queryLength: seq, mask: mask, queryType: type)
-    let options = DecodeOptions(threads: threads, splitSize: split)
-    let counts = try problem.validate(cache: cache)
-    var generator = DecodeFill(seed: seed &+ 1)
-    var queryFloats = [Float](repeating: 0, count: counts.query)
-    generator.fill(&queryFloats)
-    let queries = UnsafeMutableRawBufferPointer.allocate(
-      byteCount: counts.query * type.byteCount, alignment: 64)
-    let output = UnsafeMutableRawBufferPointer.allocate(
-      byteCount: counts.output * type.byteCount, alignment: 64)
-    let lse = UnsafeMutableBufferPointer<Float>.allocate(capacity: counts.lse)
-    defer {
-      queries.deallocate()
-      output.deallocate()
-      lse.deallocate()
-    }
-    DecodeFill.store(queryFloats, as: type, into: queries)
-    let bytesRead = try Decode.cacheBytesRead(problem, cache: cache, splitSize: split)
-
-    func once() throws -> Double {
-      let start = DispatchTime.now().uptimeNanoseconds
-      try Decode.forward(
-        problem, queries: UnsafeRawBufferPointer(queries), cache: cache, output: output, lse: lse,
-        options: options)
-      return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    }
-    for _ in 0..<warmup { _ = try once() }
-    let triadGBps = triad ? PeakProbe.triadGBps(threads: threads) : nil
-    var samples: [Double] = []
-    let cpuBefore = Self.processCPUSeconds()
-    for _ in 0..<iterations { samples.append(try once()) }
-    // CPU time over wall time × threads: well below 1 means other processes took the cores
-    // (the bandwidth figures then understate the kernel).
-    let cpuBusy = (Self.processCPUSeconds() - cpuBefore) / (samples.reduce(0, +) * Double(threads))
-    samples.sort()
-    let median = samples[samples.count / 2]
-    let best = samples[0]
-    let medianGBps = Double(bytesRead) / median / 1e9
-    let bestGBps = Double(bytesRead) / best / 1e9
-    let finite = (0..<counts.lse).allSatisfy { lse[$0].isFinite }
-
-    if json {
-      var fields: [String] = [
-        "\"command\": \"decode\"", "\"batch\": \(batch)", "\"heads\": \(heads)",
-        "\"kv_heads\": \(kvHeads)", "\"dim\": \(dim)", "\"kv_seq\": \(kvSeq)", "\"seq\": \(seq)",
-        "\"dtype\": \"\(dtype.rawValue)\"", "\"paged\": \(paged)",
-        "\"block_size\": \(paged ? "\(blockSize)" : "null")", "\"threads\": \(threads)",
-        "\"split\": \(split)", "\"iterations\": \(iterations)", "\"bytes_read\": \(bytesRead)",
-        "\"median_s\": \(median)", "\"min_s\": \(best)", "\"median_gbps\": \(medianGBps)",
-        "\"best_gbps\": \(bestGBps)", "\"lse_finite\": \(finite)", "\"cpu_busy\": \(cpuBusy)",
-      ]
-      if let triadGBps {
-        fields += [
-          "\"triad_gbps\": \(triadGBps)", "\"median_fraction_of_triad\": \(medianGBps / triadGBps)",
-          "\"best_fraction_of_triad\": \(bestGBps / triadGBps)",
-        ]
-      }
-      print("{" + fields.joined(separator: ", ") + "}")
-      return
-    }
-    print(
-      "decode B=\(batch) Hq=\(heads) Hkv=\(kvHeads) D=\(dim) Skv=\(kvSeq) Sq=\(seq) \(dtype.rawValue)"
-        + (paged ? " paged(block \(blockSize))" : " contiguous")
-        + " threads=\(threads) split=\(split)")
-    print(
-      "  cache read per call: \(Console.fixed(Double(bytesRead) / 1e6, 1)) MB"
-        + " (filled in \(Console.fixed(fillSeconds, 1)) s)")
-    print(
-      "  time: median \(Console.fixed(median * 1e3, 3)) ms, min \(Console.fixed(best * 1e3, 3)) ms"
-        + " over \(iterations) iterations; CPU busy \(Console.fixed(100 * cpuBusy, 0)) % of"
-        + " \(threads) threads × wall time")
-    print(
-      "  bandwidth: median \(Console.fixed(medianGBps)) GB/s, best \(Console.fixed(bestGBps)) GB/s")
-    if let triadGBps {
-      print(
-        "  triad (same run, \(threads) threads): \(Console.fixed(triadGBps)) GB/s;"
-          + " decode/triad: median \(Console.fixed(100 * medianGBps / triadGBps, 1)) %,"
-          + " best \(Console.fixed(100 * bestGBps / triadGBps, 1)) %")
-    }
-    if !finite { Console.warning("some LSE values are not finite") }
-  }
-
-  /// User + system CPU time of the process so far.
-  static func processCPUSeconds() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
-  }
-
-  /// Appends random Float32 tokens to every sequence, `chunk` tokens at a time, round-robin
-  /// over the sequences.
-  private func fill(
-    chunk: Int,
-    _ append: (Int, UnsafeRawBufferPointer, UnsafeRawBufferPointer, Int) throws -> Void
-  ) throws {
-    let kvHeads = kvHeads ?? heads
-    var generator = DecodeFill(seed: seed)
-    var keys = [Float](repeating: 0, count: chunk * kvHeads * dim)
-    var values = keys
-    var t = 0
-    while t < kvSeq {
-      let n = min(chunk, kvSeq - t)
-      for s in 0..<batch {
-        generator.fill(&keys)
-        generator.fill(&values)
-        try keys.withUnsafeBytes { k in
-          try values.withUnsafeBytes { v in try append(s, k, v, n) }
-        }
-      }
-      t += n
-    }
-  }
-}
-
-/// A fast xorshift generator for benchmark data (uniform in [-1, 1)).
-struct DecodeFill {
-  var state: UInt64
-
-  init(seed: UInt64) { state = seed | 1 }
-
-  mutating func fill(_ x: inout [Float]) {
-    for i in x.indices {
-      state ^= state << 13
-      state ^= state >> 7
-      state ^= state << 17
-      x[i] = Float(Int32(truncatingIfNeeded: state >> 32)) * (1 / 2_147_483_648)
-    }
-  }
-
-  static func store(_ x: [Float], as type: ScalarType, into buffer: UnsafeMutableRawBufferPointer) {
-    for (i, v) in x.enumerated() {
-      switch type {
-      case .float32: buffer.storeBytes(of: v, toByteOffset: 4 * i, as: Float.self)
-      case .float16: buffer.storeBytes(of: Float16(v), toByteOffset: 2 * i, as: Float16.self)
-      case .bfloat16:
-        buffer.storeBytes(of: BFloat16(v).bitPattern, toByteOffset: 2 * i, as: UInt16.self)
-      }
-    }
+  /// The benchmark these options describe: the cache, queries and output all in --dtype, the
+  /// causal mask (or a causal sliding window), the default scale and no score modifiers.
+  private var benchmark: DecodeBenchmark {
+    DecodeBenchmark(
+      batch: batch, heads: heads, kvHeads: kvHeads ?? heads, dim: dim, kvSeq: kvSeq, seq: seq,
+      cacheType: dtype.scalarType, queryType: dtype.scalarType, paged: paged,
+      blockSize: blockSize, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
+      split: split, mask: window.map { AttentionMask.slidingWindow(left: $0) } ?? .causal,
+      modifiers: .none, scale: nil, iterations: iterations, warmup: warmup, seed: seed,
+      triad: triad, json: json)
   }
 }

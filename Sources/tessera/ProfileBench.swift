@@ -39,7 +39,7 @@ extension BenchCommand {
         report.layers.append(
           try decodeLayer(
             profile, kind: kind, count: count, cache: cache, type: options.cacheDtype.scalarType,
-            split: options.split))
+            split: split ?? DecodeOptions.defaultSplitSize))
       }
     }
     report.modelMedianMs = report.layers.reduce(0) { $0 + Double($1.count) * $1.medianMs }

@@ -34,12 +34,8 @@ struct ProfileOptions: ParsableArguments {
   @Option(help: "With --profile --phase decode: storage of the KV cache, queries and output.")
   var cacheDtype: DTypeArgument = .f16
 
-  @Option(help: "With --profile --phase decode: keys per split (flash-decoding).")
-  var split = DecodeOptions.defaultSplitSize
-
   func validate() throws {
     if let context, context < 1 { throw ValidationError("--context must be at least 1") }
-    if split < 1 { throw ValidationError("--split must be at least 1") }
     if profile == nil, phase != nil || context != nil {
       throw ValidationError("--phase and --context need --profile")
     }

@@ -37,6 +37,7 @@ struct ModifierOptions: ParsableArguments {
     ScoreModifiers(
       softcap: softcap,
       alibiSlopes: alibi ? ScoreModifiers.standardAlibiSlopes(heads: queryHeads) : nil,
-      sinks: sink.map { [Float](repeating: $0, count: queryHeads) })
+      // max(0, …): a negative --heads must reach the typed validation, not crash here.
+      sinks: sink.map { [Float](repeating: $0, count: max(0, queryHeads)) })
   }
 }

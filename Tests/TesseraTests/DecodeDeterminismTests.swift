@@ -13,6 +13,9 @@ import Testing
       ScoreModifiers(softcap: 4, alibiSlopes: [0.1, 0.2, 0.3, 0.4], sinks: [0, 1, 2, 3])
     ),
     (.bfloat16, 4, 4, 2, .causal, .none),
+    // BFloat16 with 4-row groups: the in-register path, and widened tiles where a paged tile
+    // crosses a block.
+    (.bfloat16, 8, 2, 1, .causal, .none),
   ]
 
   @Test(arguments: 0..<setups.count)

@@ -162,17 +162,19 @@ extension DecodeKernel {
       var c0 = range.lowerBound
       while c0 < range.upperBound {
         let n = min(bk, range.upperBound - c0)
-        // A Float16 tile that is one run of rows is computed straight from the cache (converted
-        // in registers); anything else is widened (or read in place) first. Same bits either way.
-        let halfRow =
-          halfTileEligible(ops, rows: rows, first: c0, count: n)
+        // A Float16 or BFloat16 tile that is one run of rows is computed straight from the cache
+        // (converted in registers); anything else is widened (or read in place) first. Same
+        // bits either way.
+        let narrowRow =
+          narrowTileEligible(ops, rows: rows, first: c0, count: n)
           ? map.row(sequence: sequence, position: c0) : nil
         var values = UnsafePointer(scratch.vTile)
         var valueStride = ops.valueDepth
-        if let halfRow {
-          scoresHalf(
-            queries: scratch.qHat, rows: rows, depth: ops.depth,
-            keys: map.keyHeads[kvHead] + halfRow * map.keyRowBytes, strideBytes: map.keyRowBytes,
+        if let narrowRow {
+          scoresNarrow(
+            type: map.scalarType, queries: scratch.qHat, rows: rows, depth: ops.depth,
+            keys: map.keyHeads[kvHead] + narrowRow * map.keyRowBytes,
+            strideBytes: map.keyRowBytes,
             keyCount: n, scores: scratch.scores, scoreStride: bk, pairs: scratch.pairs,
             prefetch: runPrefetch(
               ops, heads: map.valueHeads, rowBytes: map.valueRowBytes, sequence: sequence,
@@ -212,10 +214,10 @@ extension DecodeKernel {
         let nextKeys = runPrefetch(
           ops, heads: map.keyHeads, rowBytes: map.keyRowBytes, sequence: sequence,
           kvHead: kvHead, first: c0 + n, count: min(bk, range.upperBound - c0 - n))
-        if let halfRow {
-          accumulateHalf(
-            probabilities: scratch.scores, rows: rows, scoreStride: bk, keyCount: n,
-            values: map.valueHeads[kvHead] + halfRow * map.valueRowBytes,
+        if let narrowRow {
+          accumulateNarrow(
+            type: map.scalarType, probabilities: scratch.scores, rows: rows, scoreStride: bk,
+            keyCount: n, values: map.valueHeads[kvHead] + narrowRow * map.valueRowBytes,
             strideBytes: map.valueRowBytes, paddedValueDim: ops.valueDepth,
             alpha: scratch.alpha, acc: scratch.acc, prefetch: nextKeys)
         } else {

@@ -1,0 +1,121 @@
+extension DecodeKernel {
+  /// Whether a tile can be computed straight from a 16-bit cache (Float16 or BFloat16; no
+  /// widening pass): rows in blocks of 4, head dims already multiples of 8, and the tile one
+  /// contiguous run of rows. The arithmetic is the Float32 path's, op for op (both widenings are
+  /// exact), so both give the same bits: a paged tile that crosses a block takes the widening
+  /// path and matches.
+  static func narrowTileEligible(_ ops: DecodeOperands, rows: Int, first: Int, count: Int) -> Bool {
+    let map = ops.map
+    return map.scalarType != .float32 && rows % 4 == 0 && ops.headDim == ops.depth
+      && ops.valueDim == ops.valueDepth
+      && first / map.blockRows == (first + count - 1) / map.blockRows
+  }
+
+  /// `scores` over 16-bit key rows of `type` (`strideBytes` apart), converted in registers.
+  static func scoresNarrow(
+    type: ScalarType, queries: UnsafePointer<Float>, rows: Int, depth: Int,
+    keys: UnsafeRawPointer, strideBytes: Int, keyCount: Int, scores: UnsafeMutablePointer<Float>,
+    scoreStride: Int, pairs: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil
+  ) {
+    if type == .bfloat16 {
+      scoresNarrowRows(
+        BFloat16Elements.self, queries: queries, rows: rows, depth: depth, keys: keys,
+        strideBytes: strideBytes, keyCount: keyCount, scores: scores, scoreStride: scoreStride,
+        pairs: pairs, prefetch: prefetch)
+    } else {
+      scoresNarrowRows(
+        Float16Elements.self, queries: queries, rows: rows, depth: depth, keys: keys,
+        strideBytes: strideBytes, keyCount: keyCount, scores: scores, scoreStride: scoreStride,
+        pairs: pairs, prefetch: prefetch)
+    }
+  }
+
+  /// `accumulate` over 16-bit value rows of `type` (`strideBytes` apart), converted in registers.
+  static func accumulateNarrow(
+    type: ScalarType, probabilities: UnsafePointer<Float>, rows: Int, scoreStride: Int,
+    keyCount: Int, values: UnsafeRawPointer, strideBytes: Int, paddedValueDim: Int,
+    alpha: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil
+  ) {
+    if type == .bfloat16 {
+      accumulateNarrowRows(
+        BFloat16Elements.self, probabilities: probabilities, rows: rows, scoreStride: scoreStride,
+        keyCount: keyCount, values: values, strideBytes: strideBytes,
+        paddedValueDim: paddedValueDim, alpha: alpha, acc: acc, prefetch: prefetch)
+    } else {
+      accumulateNarrowRows(
+        Float16Elements.self, probabilities: probabilities, rows: rows, scoreStride: scoreStride,
+        keyCount: keyCount, values: values, strideBytes: strideBytes,
+        paddedValueDim: paddedValueDim, alpha: alpha, acc: acc, prefetch: prefetch)
+    }
+  }
+
+  /// The kernels of `scoresNarrow`, specialized per row type (named in `perf` as
+  /// `scoresNarrowRows` with the element type).
+  @inline(never)
+  static func scoresNarrowRows<Rows: RowElements>(
+    _: Rows.Type, queries: UnsafePointer<Float>, rows: Int, depth: Int, keys: UnsafeRawPointer,
+    strideBytes: Int, keyCount: Int, scores: UnsafeMutablePointer<Float>, scoreStride: Int,
+    pairs: UnsafeMutablePointer<Float>, prefetch: RowPrefetch?
+  ) {
+    var r0 = 0
+    while r0 < rows {
+      scoresFourRows(
+        Rows.self, queries: queries + r0 &* depth, depthBytes: depth &* 4, keys: keys,
+        strideBytes: strideBytes, keyCount: keyCount, scores: scores + r0 &* scoreStride,
+        scoreStride: scoreStride, pairs: pairs, prefetch: r0 == 0 ? prefetch : nil)
+      r0 &+= 4
+    }
+  }
+
+  /// The kernels of `accumulateNarrow`, specialized per row type.
+  @inline(never)
+  static func accumulateNarrowRows<Rows: RowElements>(
+    _: Rows.Type, probabilities: UnsafePointer<Float>, rows: Int, scoreStride: Int,
+    keyCount: Int, values: UnsafeRawPointer, strideBytes: Int, paddedValueDim: Int,
+    alpha: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>, prefetch: RowPrefetch?
+  ) {
+    var r0 = 0
+    while r0 < rows {
+      accumulateFourRows(
+        Rows.self, probabilities: probabilities + r0 &* scoreStride,
+        scoreStride: scoreStride, keyCount: keyCount, values: values, strideBytes: strideBytes,
+        paddedValueDim: paddedValueDim, alpha: alpha + r0, acc: acc + r0 &* paddedValueDim,
+        prefetch: r0 == 0 ? prefetch : nil)
+      r0 &+= 4
+    }
+  }
+}
+
+/// How the 4-row decode micro-kernels read 8 consecutive elements of a K or V row as Floats.
+/// A compile-time choice (the generic kernels are specialized per type), so the Float32,
+/// Float16 and BFloat16 paths share one body and one order of operations: the same bits.
+protocol RowElements {
+  /// Elements `element ..< element + 8` of the row at `row`, widened to Float.
+  static func load(_ row: UnsafeRawPointer, _ element: Int) -> Vec
+}
+
+/// Float32 rows (a widened tile, or a Float32 cache read in place).
+enum Float32Elements: RowElements {
+  @inline(__always)
+  static func load(_ row: UnsafeRawPointer, _ element: Int) -> Vec {
+    row.loadUnaligned(fromByteOffset: element &* 4, as: Vec.self)
+  }
+}
+
+/// Float16 cache rows, converted in registers (`vcvtph2ps` with F16C).
+enum Float16Elements: RowElements {
+  @inline(__always)
+  static func load(_ row: UnsafeRawPointer, _ element: Int) -> Vec {
+    Vec(row.loadUnaligned(fromByteOffset: element &* 2, as: SIMD8<Float16>.self))
+  }
+}
+
+/// BFloat16 cache rows, widened in registers (the upper 16 bits of a Float32: zero-extend and
+/// shift, as `widenRows` does).
+enum BFloat16Elements: RowElements {
+  @inline(__always)
+  static func load(_ row: UnsafeRawPointer, _ element: Int) -> Vec {
+    let h = row.loadUnaligned(fromByteOffset: element &* 2, as: SIMD8<UInt16>.self)
+    return unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: h) &<< 16, to: Vec.self)
+  }
+}

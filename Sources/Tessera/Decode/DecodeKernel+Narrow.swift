@@ -1,12 +1,11 @@
 extension DecodeKernel {
   /// Whether a tile can be computed straight from a 16-bit cache (Float16 or BFloat16; no
-  /// widening pass): rows in blocks of 4, head dims already multiples of 8, and the tile one
-  /// contiguous run of rows. The arithmetic is the Float32 path's, op for op (both widenings are
+  /// widening pass): head dims already multiples of 8 and the tile one contiguous run of rows. The arithmetic is the Float32 path's, op for op (both widenings are
   /// exact), so both give the same bits: a paged tile that crosses a block takes the widening
   /// path and matches.
   static func narrowTileEligible(_ ops: DecodeOperands, rows: Int, first: Int, count: Int) -> Bool {
     let map = ops.map
-    return map.scalarType != .float32 && rows % 4 == 0 && ops.headDim == ops.depth
+    return map.scalarType != .float32 && ops.headDim == ops.depth
       && ops.valueDim == ops.valueDepth
       && first / map.blockRows == (first + count - 1) / map.blockRows
   }
@@ -58,12 +57,18 @@ extension DecodeKernel {
     pairs: UnsafeMutablePointer<Float>, prefetch: RowPrefetch?
   ) {
     var r0 = 0
-    while r0 < rows {
+    while r0 &+ 4 <= rows {
       scoresFourRows(
         Rows.self, queries: queries + r0 &* depth, depthBytes: depth &* 4, keys: keys,
         strideBytes: strideBytes, keyCount: keyCount, scores: scores + r0 &* scoreStride,
         scoreStride: scoreStride, pairs: pairs, prefetch: r0 == 0 ? prefetch : nil)
       r0 &+= 4
+    }
+    for r in r0..<rows {
+      scoresOneRow(
+        Rows.self, query: UnsafeRawPointer(queries + r &* depth), depthBytes: depth &* 4,
+        keys: keys, strideBytes: strideBytes, keyCount: keyCount,
+        scores: scores + r &* scoreStride, prefetch: r == 0 ? prefetch : nil)
     }
   }
 
@@ -75,13 +80,19 @@ extension DecodeKernel {
     alpha: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>, prefetch: RowPrefetch?
   ) {
     var r0 = 0
-    while r0 < rows {
+    while r0 &+ 4 <= rows {
       accumulateFourRows(
         Rows.self, probabilities: probabilities + r0 &* scoreStride,
         scoreStride: scoreStride, keyCount: keyCount, values: values, strideBytes: strideBytes,
         paddedValueDim: paddedValueDim, alpha: alpha + r0, acc: acc + r0 &* paddedValueDim,
         prefetch: r0 == 0 ? prefetch : nil)
       r0 &+= 4
+    }
+    for r in r0..<rows {
+      accumulateOneRow(
+        Rows.self, probabilities: probabilities + r &* scoreStride, keyCount: keyCount,
+        values: values, strideBytes: strideBytes, paddedValueDim: paddedValueDim,
+        alpha: alpha[r], acc: acc + r &* paddedValueDim, prefetch: r == 0 ? prefetch : nil)
     }
   }
 }

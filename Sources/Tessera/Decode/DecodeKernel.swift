@@ -100,50 +100,65 @@ extension DecodeKernel {
       r0 &+= 4
     }
     for r in r0..<rows {
-      let q = UnsafeRawPointer(queries + r &* depth)
-      let out = scores + r &* scoreStride
-      var j = 0
-      while j &+ 8 <= keyCount {
-        let k0 = UnsafeRawPointer(keys + j &* keyStride)
-        let k1 = k0 + strideBytes
-        let k2 = k1 + strideBytes
-        let k3 = k2 + strideBytes
-        let k4 = k3 + strideBytes
-        let k5 = k4 + strideBytes
-        let k6 = k5 + strideBytes
-        let k7 = k6 + strideBytes
-        var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec()
-        var a4 = Vec(), a5 = Vec(), a6 = Vec(), a7 = Vec()
-        var off = 0
-        while off < depthBytes {
-          let x = q.loadUnaligned(fromByteOffset: off, as: Vec.self)
-          a0 = fma(x, k0.loadUnaligned(fromByteOffset: off, as: Vec.self), a0)
-          a1 = fma(x, k1.loadUnaligned(fromByteOffset: off, as: Vec.self), a1)
-          a2 = fma(x, k2.loadUnaligned(fromByteOffset: off, as: Vec.self), a2)
-          a3 = fma(x, k3.loadUnaligned(fromByteOffset: off, as: Vec.self), a3)
-          a4 = fma(x, k4.loadUnaligned(fromByteOffset: off, as: Vec.self), a4)
-          a5 = fma(x, k5.loadUnaligned(fromByteOffset: off, as: Vec.self), a5)
-          a6 = fma(x, k6.loadUnaligned(fromByteOffset: off, as: Vec.self), a6)
-          a7 = fma(x, k7.loadUnaligned(fromByteOffset: off, as: Vec.self), a7)
-          off &+= 32
-        }
-        UnsafeMutableRawPointer(out + j).storeBytes(
-          of: reduce8(a0, a1, a2, a3, a4, a5, a6, a7), as: Vec.self)
-        j &+= 8
+      scoresOneRow(
+        Float32Elements.self, query: UnsafeRawPointer(queries + r &* depth),
+        depthBytes: depthBytes, keys: UnsafeRawPointer(keys), strideBytes: strideBytes,
+        keyCount: keyCount, scores: scores + r &* scoreStride, prefetch: r == 0 ? prefetch : nil)
+    }
+  }
+
+  /// S[c] = q·K_c for one row of Q̂ (rows past the last block of 4): 8 keys at a time, one
+  /// accumulator per key over D, then one `reduce8`. `Rows` says how K is stored.
+  @inline(__always)
+  static func scoresOneRow<Rows: RowElements>(
+    _: Rows.Type, query q: UnsafeRawPointer, depthBytes: Int, keys: UnsafeRawPointer,
+    strideBytes: Int, keyCount: Int, scores out: UnsafeMutablePointer<Float>,
+    prefetch: RowPrefetch? = nil
+  ) {
+    var j = 0
+    while j &+ 8 <= keyCount {
+      let k0 = keys + j &* strideBytes
+      let k1 = k0 + strideBytes
+      let k2 = k1 + strideBytes
+      let k3 = k2 + strideBytes
+      let k4 = k3 + strideBytes
+      let k5 = k4 + strideBytes
+      let k6 = k5 + strideBytes
+      let k7 = k6 + strideBytes
+      var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec()
+      var a4 = Vec(), a5 = Vec(), a6 = Vec(), a7 = Vec()
+      var off = 0
+      while off < depthBytes {
+        let x = q.loadUnaligned(fromByteOffset: off, as: Vec.self)
+        let e = off &>> 2
+        a0 = fma(x, Rows.load(k0, e), a0)
+        a1 = fma(x, Rows.load(k1, e), a1)
+        a2 = fma(x, Rows.load(k2, e), a2)
+        a3 = fma(x, Rows.load(k3, e), a3)
+        a4 = fma(x, Rows.load(k4, e), a4)
+        a5 = fma(x, Rows.load(k5, e), a5)
+        a6 = fma(x, Rows.load(k6, e), a6)
+        a7 = fma(x, Rows.load(k7, e), a7)
+        off &+= 32
       }
-      while j < keyCount {
-        let k = UnsafeRawPointer(keys + j &* keyStride)
-        var a = Vec()
-        var off = 0
-        while off < depthBytes {
-          a = fma(
-            q.loadUnaligned(fromByteOffset: off, as: Vec.self),
-            k.loadUnaligned(fromByteOffset: off, as: Vec.self), a)
-          off &+= 32
-        }
-        out[j] = a.sum()
-        j &+= 1
+      UnsafeMutableRawPointer(out + j).storeBytes(
+        of: reduce8(a0, a1, a2, a3, a4, a5, a6, a7), as: Vec.self)
+      if let prefetch {
+        for i in j..<(j &+ 8) { prefetch.row(i) }
       }
+      j &+= 8
+    }
+    while j < keyCount {
+      prefetch?.row(j)
+      let k = keys + j &* strideBytes
+      var a = Vec()
+      var off = 0
+      while off < depthBytes {
+        a = fma(q.loadUnaligned(fromByteOffset: off, as: Vec.self), Rows.load(k, off &>> 2), a)
+        off &+= 32
+      }
+      out[j] = a.sum()
+      j &+= 1
     }
   }
 
@@ -424,79 +439,106 @@ extension DecodeKernel {
       r0 &+= 4
     }
     for r in r0..<rows {
-      let p = probabilities + r &* scoreStride
-      let a = Vec(repeating: alpha[r])
-      let out = UnsafeMutableRawPointer(acc + r &* paddedValueDim)
-      var d = 0
-      // 8 vectors (64 outputs) per pass: each key's FMA depends on the previous key's, so a
-      // pass needs ≥ 8 independent chains (2 FMA pipes × latency 4 on Zen 3) to run at peak;
-      // with 4 it is latency-bound at half speed (measured: ~2× slower per key at G = 4).
-      while d &+ 64 <= paddedValueDim {
-        let offset = d &* 4
-        var o0 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a
-        var o1 = out.loadUnaligned(fromByteOffset: offset &+ 32, as: Vec.self) * a
-        var o2 = out.loadUnaligned(fromByteOffset: offset &+ 64, as: Vec.self) * a
-        var o3 = out.loadUnaligned(fromByteOffset: offset &+ 96, as: Vec.self) * a
-        var o4 = out.loadUnaligned(fromByteOffset: offset &+ 128, as: Vec.self) * a
-        var o5 = out.loadUnaligned(fromByteOffset: offset &+ 160, as: Vec.self) * a
-        var o6 = out.loadUnaligned(fromByteOffset: offset &+ 192, as: Vec.self) * a
-        var o7 = out.loadUnaligned(fromByteOffset: offset &+ 224, as: Vec.self) * a
-        var v = UnsafeRawPointer(values) + offset
-        for c in 0..<keyCount {
-          let w = Vec(repeating: p[c])
-          o0 = fma(w, v.loadUnaligned(as: Vec.self), o0)
-          o1 = fma(w, v.loadUnaligned(fromByteOffset: 32, as: Vec.self), o1)
-          o2 = fma(w, v.loadUnaligned(fromByteOffset: 64, as: Vec.self), o2)
-          o3 = fma(w, v.loadUnaligned(fromByteOffset: 96, as: Vec.self), o3)
-          o4 = fma(w, v.loadUnaligned(fromByteOffset: 128, as: Vec.self), o4)
-          o5 = fma(w, v.loadUnaligned(fromByteOffset: 160, as: Vec.self), o5)
-          o6 = fma(w, v.loadUnaligned(fromByteOffset: 192, as: Vec.self), o6)
-          o7 = fma(w, v.loadUnaligned(fromByteOffset: 224, as: Vec.self), o7)
-          v += strideBytes
-        }
-        out.storeBytes(of: o0, toByteOffset: offset, as: Vec.self)
-        out.storeBytes(of: o1, toByteOffset: offset &+ 32, as: Vec.self)
-        out.storeBytes(of: o2, toByteOffset: offset &+ 64, as: Vec.self)
-        out.storeBytes(of: o3, toByteOffset: offset &+ 96, as: Vec.self)
-        out.storeBytes(of: o4, toByteOffset: offset &+ 128, as: Vec.self)
-        out.storeBytes(of: o5, toByteOffset: offset &+ 160, as: Vec.self)
-        out.storeBytes(of: o6, toByteOffset: offset &+ 192, as: Vec.self)
-        out.storeBytes(of: o7, toByteOffset: offset &+ 224, as: Vec.self)
-        d &+= 64
-      }
-      while d &+ 32 <= paddedValueDim {
-        let offset = d &* 4
-        var o0 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a
-        var o1 = out.loadUnaligned(fromByteOffset: offset &+ 32, as: Vec.self) * a
-        var o2 = out.loadUnaligned(fromByteOffset: offset &+ 64, as: Vec.self) * a
-        var o3 = out.loadUnaligned(fromByteOffset: offset &+ 96, as: Vec.self) * a
-        var v = UnsafeRawPointer(values) + offset
-        for c in 0..<keyCount {
-          let w = Vec(repeating: p[c])
-          o0 = fma(w, v.loadUnaligned(as: Vec.self), o0)
-          o1 = fma(w, v.loadUnaligned(fromByteOffset: 32, as: Vec.self), o1)
-          o2 = fma(w, v.loadUnaligned(fromByteOffset: 64, as: Vec.self), o2)
-          o3 = fma(w, v.loadUnaligned(fromByteOffset: 96, as: Vec.self), o3)
-          v += strideBytes
-        }
-        out.storeBytes(of: o0, toByteOffset: offset, as: Vec.self)
-        out.storeBytes(of: o1, toByteOffset: offset &+ 32, as: Vec.self)
-        out.storeBytes(of: o2, toByteOffset: offset &+ 64, as: Vec.self)
-        out.storeBytes(of: o3, toByteOffset: offset &+ 96, as: Vec.self)
-        d &+= 32
-      }
-      while d < paddedValueDim {
-        let offset = d &* 4
-        var o0 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a
-        var v = UnsafeRawPointer(values) + offset
-        for c in 0..<keyCount {
-          o0 = fma(Vec(repeating: p[c]), v.loadUnaligned(as: Vec.self), o0)
-          v += strideBytes
-        }
-        out.storeBytes(of: o0, toByteOffset: offset, as: Vec.self)
-        d &+= 8
-      }
+      accumulateOneRow(
+        Float32Elements.self, probabilities: probabilities + r &* scoreStride, keyCount: keyCount,
+        values: UnsafeRawPointer(values), strideBytes: strideBytes,
+        paddedValueDim: paddedValueDim, alpha: alpha[r], acc: acc + r &* paddedValueDim,
+        prefetch: r == 0 ? prefetch : nil)
     }
+  }
+
+  /// `accumulate` for one row (rows past the last block of 4). `Rows` says how V is stored.
+  @inline(__always)
+  static func accumulateOneRow<Rows: RowElements>(
+    _: Rows.Type, probabilities p: UnsafePointer<Float>, keyCount: Int,
+    values: UnsafeRawPointer, strideBytes: Int, paddedValueDim: Int, alpha: Float,
+    acc: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil
+  ) {
+    let a = Vec(repeating: alpha)
+    let out = UnsafeMutableRawPointer(acc)
+    // The prefetch rows, spread over the passes as in `accumulateFourRows`.
+    let passes = paddedValueDim / 64 + (paddedValueDim % 64) / 32 + (paddedValueDim % 32) / 8
+    let rowsPerPass = prefetch.map { ($0.count &+ passes &- 1) / passes } ?? 0
+    var pass = 0
+    func prefetchPass() {
+      if let prefetch {
+        for j in (pass &* rowsPerPass)..<((pass &+ 1) &* rowsPerPass) { prefetch.row(j) }
+      }
+      pass &+= 1
+    }
+    var d = 0
+    // 8 vectors (64 outputs) per pass: each key's FMA depends on the previous key's, so a
+    // pass needs ≥ 8 independent chains (2 FMA pipes × latency 4 on Zen 3) to run at peak;
+    // with 4 it is latency-bound at half speed (measured: ~2× slower per key at G = 4).
+    while d &+ 64 <= paddedValueDim {
+      prefetchPass()
+      let offset = d &* 4
+      var o0 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a
+      var o1 = out.loadUnaligned(fromByteOffset: offset &+ 32, as: Vec.self) * a
+      var o2 = out.loadUnaligned(fromByteOffset: offset &+ 64, as: Vec.self) * a
+      var o3 = out.loadUnaligned(fromByteOffset: offset &+ 96, as: Vec.self) * a
+      var o4 = out.loadUnaligned(fromByteOffset: offset &+ 128, as: Vec.self) * a
+      var o5 = out.loadUnaligned(fromByteOffset: offset &+ 160, as: Vec.self) * a
+      var o6 = out.loadUnaligned(fromByteOffset: offset &+ 192, as: Vec.self) * a
+      var o7 = out.loadUnaligned(fromByteOffset: offset &+ 224, as: Vec.self) * a
+      var v = values
+      for c in 0..<keyCount {
+        let w = Vec(repeating: p[c])
+        o0 = fma(w, Rows.load(v, d), o0)
+        o1 = fma(w, Rows.load(v, d &+ 8), o1)
+        o2 = fma(w, Rows.load(v, d &+ 16), o2)
+        o3 = fma(w, Rows.load(v, d &+ 24), o3)
+        o4 = fma(w, Rows.load(v, d &+ 32), o4)
+        o5 = fma(w, Rows.load(v, d &+ 40), o5)
+        o6 = fma(w, Rows.load(v, d &+ 48), o6)
+        o7 = fma(w, Rows.load(v, d &+ 56), o7)
+        v += strideBytes
+      }
+      out.storeBytes(of: o0, toByteOffset: offset, as: Vec.self)
+      out.storeBytes(of: o1, toByteOffset: offset &+ 32, as: Vec.self)
+      out.storeBytes(of: o2, toByteOffset: offset &+ 64, as: Vec.self)
+      out.storeBytes(of: o3, toByteOffset: offset &+ 96, as: Vec.self)
+      out.storeBytes(of: o4, toByteOffset: offset &+ 128, as: Vec.self)
+      out.storeBytes(of: o5, toByteOffset: offset &+ 160, as: Vec.self)
+      out.storeBytes(of: o6, toByteOffset: offset &+ 192, as: Vec.self)
+      out.storeBytes(of: o7, toByteOffset: offset &+ 224, as: Vec.self)
+      d &+= 64
+    }
+    while d &+ 32 <= paddedValueDim {
+      prefetchPass()
+      let offset = d &* 4
+      var o0 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a
+      var o1 = out.loadUnaligned(fromByteOffset: offset &+ 32, as: Vec.self) * a
+      var o2 = out.loadUnaligned(fromByteOffset: offset &+ 64, as: Vec.self) * a
+      var o3 = out.loadUnaligned(fromByteOffset: offset &+ 96, as: Vec.self) * a
+      var v = values
+      for c in 0..<keyCount {
+        let w = Vec(repeating: p[c])
+        o0 = fma(w, Rows.load(v, d), o0)
+        o1 = fma(w, Rows.load(v, d &+ 8), o1)
+        o2 = fma(w, Rows.load(v, d &+ 16), o2)
+        o3 = fma(w, Rows.load(v, d &+ 24), o3)
+        v += strideBytes
+      }
+      out.storeBytes(of: o0, toByteOffset: offset, as: Vec.self)
+      out.storeBytes(of: o1, toByteOffset: offset &+ 32, as: Vec.self)
+      out.storeBytes(of: o2, toByteOffset: offset &+ 64, as: Vec.self)
+      out.storeBytes(of: o3, toByteOffset: offset &+ 96, as: Vec.self)
+      d &+= 32
+    }
+    while d < paddedValueDim {
+      prefetchPass()
+      let offset = d &* 4
+      var o0 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a
+      var v = values
+      for c in 0..<keyCount {
+        o0 = fma(Vec(repeating: p[c]), Rows.load(v, d), o0)
+        v += strideBytes
+      }
+      out.storeBytes(of: o0, toByteOffset: offset, as: Vec.self)
+      d &+= 8
+    }
+
   }
 
   /// Copies `rows` rows of `width` elements stored as `type` (`sourceStride` bytes apart) into

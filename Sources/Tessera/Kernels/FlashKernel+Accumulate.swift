@@ -41,15 +41,18 @@ extension FlashKernel {
 
   /// accᵀ ← accᵀ·diag(alpha) + V_jᵀ · Pᵀ:
   /// `accT[d][r] = alpha[r]·accT[d][r] + Σ_c V_j[c][d]·P[c][r]`, with V_j re-blocked by
-  /// `packValuesBlocked`. The rescale of the online softmax (acc·exp2(m_old − m_new)) is fused
+  /// `packValuesBlocked` (defaults: the 4 values of key c in group g at `g·Bc·4 + c·4`) or read
+  /// in place (`keyStep` = the row stride, `groupStep` = 4). The rescale of the online softmax (acc·exp2(m_old − m_new)) is fused
   /// into the load of the accumulators. Register block: 4 value dims × 24 queries (12 SIMD8
   /// accumulators, 3 vector loads of P and 4 broadcasts of V per key).
   @inline(never)
   static func accumulateTile(
     probabilities: UnsafePointer<Float>, queryTile br: Int, keyCount: Int,
     blockedValues: UnsafePointer<Float>, paddedValueDim: Int,
-    alpha: UnsafePointer<Float>, accT: UnsafeMutablePointer<Float>
+    alpha: UnsafePointer<Float>, accT: UnsafeMutablePointer<Float>,
+    keyStep: Int = 4, groupStep: Int? = nil
   ) {
+    let groupStep = groupStep ?? keyCount &* 4
     // Loop order: value-dim group outer, query panel inner, so one 4-dim group of V_j
     // (Bc·16 bytes) stays in L1 while it meets every query panel. Cachegrind (S = 512, H = 8,
     // D = 128, BSHD): L1 read misses of P·V 3.67 M with V read in place, 1.28 M re-blocked with
@@ -100,7 +103,7 @@ extension FlashKernel {
           o31 = fma(p1, v3, o31)
           o32 = fma(p2, v3, o32)
           p += row
-          v += 4
+          v += keyStep
         }
         acc.storeBytes(of: o00, as: Vec.self)
         acc.storeBytes(of: o01, toByteOffset: 32, as: Vec.self)
@@ -117,7 +120,7 @@ extension FlashKernel {
         rb &+= 24
       }
       d &+= 4
-      group += keyCount &* 4
+      group += groupStep
     }
   }
 }

@@ -17,9 +17,9 @@
 enum DecodeKernel {}
 
 /// Rows to prefetch while a micro-kernel runs: `count` rows of `rowBytes` bytes, `strideBytes`
-/// apart (`DecodeKernel.runPrefetch`). `scores` asks for the tile's V rows (read in place) and
-/// `accumulate` for the next tile's K rows, one row per key of their key loop, so memory works
-/// while the FMAs run instead of the loads of the next pass stalling on it.
+/// apart (`DecodeKernel.runPrefetch`). `scores` asks for the tile's V rows (read in place), one
+/// per key as it goes, and `accumulate` for the next tile's K rows, a few before each of its
+/// dim passes, so memory works while the FMAs run instead of the next pass stalling on it.
 ///
 /// Measured (`tessera decode --batch 4 --heads 32 --kv-heads 8 --kv-seq 32768 --dtype f16`,
 /// same binary with and without, 6 interleaved runs each, medians): 6.26 → 6.92 GB/s on 1

@@ -135,27 +135,8 @@ struct BenchCommand: ParsableCommand {
         blockSize: blockSize ?? 64, queryLength: seq, keyLength: kvSeq ?? seq,
         windowBlocks: bandBlocks, globalBlocks: globalBlocks)
     }
-    let defaults = TileConfig.default
-    let options = AttentionOptions(
-      threads: threads,
-      tileConfig: TileConfig(
-        queryTile: tileQ ?? defaults.queryTile, keyTile: tileK ?? defaults.keyTile),
-      executor: executor)
-    // Validate before allocating: the counts come from validated sizes, never from raw input.
-    let counts = try Attention.validate(
-      problem, qBytes: .max, kBytes: .max, vBytes: .max, outputBytes: .max, lse: nil,
-      options: options)
-
-    // Refuse what cannot fit rather than die in malloc or the OOM killer.
-    let bytes =
-      Double(qoDtype.scalarType.byteCount) * (Double(counts.query) + Double(counts.output))
-      + Double(dtype.scalarType.byteCount) * (Double(counts.key) + Double(counts.value))
-    let memory = Double(ProcessInfo.processInfo.physicalMemory)
-    if bytes > 0.8 * memory {
-      throw CLIError(
-        "Q, K, V and O need \(Console.fixed(bytes / 1e9)) GB; this machine has"
-          + " \(Console.fixed(memory / 1e9)) GB of memory")
-    }
+    let options = prefillOptions
+    let counts = try prefillCounts(problem, options: options)
     let buffers = BenchBuffers(problem: problem, counts: counts, seed: seed)
     defer { buffers.deallocate() }
     for _ in 0..<warmup { try buffers.forward(problem, options: options) }
@@ -234,5 +215,35 @@ struct BenchBuffers {
     k.deallocate()
     v.deallocate()
     o.deallocate()
+  }
+}
+
+extension BenchCommand {
+  /// Threads, tile sizes and executor of a prefill run.
+  var prefillOptions: AttentionOptions {
+    let defaults = TileConfig.default
+    return AttentionOptions(
+      threads: threads,
+      tileConfig: TileConfig(
+        queryTile: tileQ ?? defaults.queryTile, keyTile: tileK ?? defaults.keyTile),
+      executor: executor)
+  }
+
+  /// The element counts of `problem`'s tensors, validated before anything is allocated (the
+  /// counts come from validated sizes, never from raw input), and refused when Q, K, V and O
+  /// would not fit in memory.
+  func prefillCounts(_ problem: AttentionProblem, options: AttentionOptions) throws
+    -> AttentionProblem.RequiredCounts
+  {
+    let counts = try Attention.validate(
+      problem, qBytes: .max, kBytes: .max, vBytes: .max, outputBytes: .max, lse: nil,
+      options: options)
+    let bytes =
+      Double(problem.query.scalarType.byteCount) * Double(counts.query)
+      + Double(problem.output.scalarType.byteCount) * Double(counts.output)
+      + Double(problem.key.scalarType.byteCount) * Double(counts.key)
+      + Double(problem.value.scalarType.byteCount) * Double(counts.value)
+    try Console.requireMemory(bytes, for: "Q, K, V and O")
+    return counts
   }
 }

@@ -33,6 +33,17 @@ enum Console {
     return String(format: "%.\(digits)f", x)
   }
 
+  /// Refuses a run whose buffers (`bytes` of `what`) exceed `fraction` of the machine's
+  /// memory, so it fails with a message rather than in malloc or the OOM killer.
+  static func requireMemory(_ bytes: Double, for what: String, fraction: Double = 0.8) throws {
+    let memory = Double(ProcessInfo.processInfo.physicalMemory)
+    if bytes > fraction * memory {
+      throw CLIError(
+        "\(what) need \(fixed(bytes / 1e9)) GB; this machine has \(fixed(memory / 1e9)) GB of"
+          + " memory")
+    }
+  }
+
   /// Scientific formatting for error magnitudes.
   static func sci(_ x: Double) -> String {
     guard x.isFinite else { return "\(x)" }

@@ -82,12 +82,7 @@ struct DecodeBenchmark {
   private func measure() throws -> Measurement {
     let cacheBytes =
       Double(batch) * Double(kvSeq) * Double(kvHeads) * Double(2 * dim * cacheType.byteCount)
-    let memory = Double(ProcessInfo.processInfo.physicalMemory)
-    if cacheBytes > 0.7 * memory {
-      throw CLIError(
-        "the cache needs \(Console.fixed(cacheBytes / 1e9)) GB; this machine has"
-          + " \(Console.fixed(memory / 1e9)) GB of memory")
-    }
+    try Console.requireMemory(cacheBytes, for: "K and V of the cache", fraction: 0.7)
 
     let fillStart = DispatchTime.now().uptimeNanoseconds
     let cache = try makeCache()
@@ -98,11 +93,7 @@ struct DecodeBenchmark {
       modifiers: modifiers, queryType: queryType, outputType: queryType)
     let options = DecodeOptions(threads: threads, splitSize: split, executor: executor)
     let counts = try problem.validate(cache: cache)
-    var generator = DecodeFill(seed: seed &+ 1)
-    var queryFloats = [Float](repeating: 0, count: counts.query)
-    generator.fill(&queryFloats)
-    let queries = UnsafeMutableRawBufferPointer.allocate(
-      byteCount: counts.query * queryType.byteCount, alignment: 64)
+    let queries = DecodeFill.buffer(count: counts.query, type: queryType, seed: seed &+ 1)
     let output = UnsafeMutableRawBufferPointer.allocate(
       byteCount: counts.output * queryType.byteCount, alignment: 64)
     let lse = UnsafeMutableBufferPointer<Float>.allocate(capacity: counts.lse)
@@ -111,7 +102,6 @@ struct DecodeBenchmark {
       output.deallocate()
       lse.deallocate()
     }
-    DecodeFill.store(queryFloats, as: queryType, into: queries)
     let bytesRead = try Decode.cacheBytesRead(problem, cache: cache, splitSize: split)
 
     func once() throws -> Double {
@@ -142,6 +132,14 @@ struct DecodeBenchmark {
   /// sequence at a time, as a server interleaves requests, so each sequence's blocks are
   /// scattered through the pool.
   private func makeCache() throws -> KVCache {
+    func fill(
+      chunk: Int,
+      _ append: (Int, UnsafeRawBufferPointer, UnsafeRawBufferPointer, Int) throws -> Void
+    ) throws {
+      try DecodeFill.fillCache(
+        sequences: batch, tokens: kvSeq, chunk: chunk, keyWidth: kvHeads * dim,
+        valueWidth: kvHeads * dim, seed: seed, append)
+    }
     if paged {
       let blocksPerSequence = (kvSeq + blockSize - 1) / blockSize
       let c = try PagedKVCache(
@@ -158,29 +156,6 @@ struct DecodeBenchmark {
       try c.append(sequence: s, keys: k, values: v, tokens: n, type: .float32)
     }
     return c
-  }
-
-  /// Appends random Float32 tokens to every sequence, `chunk` tokens at a time, round-robin
-  /// over the sequences.
-  private func fill(
-    chunk: Int,
-    _ append: (Int, UnsafeRawBufferPointer, UnsafeRawBufferPointer, Int) throws -> Void
-  ) throws {
-    var generator = DecodeFill(seed: seed)
-    var keys = [Float](repeating: 0, count: chunk * kvHeads * dim)
-    var values = keys
-    var t = 0
-    while t < kvSeq {
-      let n = min(chunk, kvSeq - t)
-      for s in 0..<batch {
-        generator.fill(&keys)
-        generator.fill(&values)
-        try keys.withUnsafeBytes { k in
-          try values.withUnsafeBytes { v in try append(s, k, v, n) }
-        }
-      }
-      t += n
-    }
   }
 
   /// User + system CPU time of the process so far.

@@ -64,9 +64,7 @@ struct GemmCommand: ParsableCommand {
       mc: mc ?? defaults.mc, kc: kc ?? defaults.kc, nc: nc ?? defaults.nc)
     let options = GemmOptions(threads: threads, blocking: blocking)
     let bytes = 4 * (Double(m) * Double(k) + Double(k) * Double(n) + Double(m) * Double(n))
-    if bytes > 0.8 * Double(ProcessInfo.processInfo.physicalMemory) {
-      throw CLIError("A, B and C need \(Console.fixed(bytes / 1e9)) GB")
-    }
+    try Console.requireMemory(bytes, for: "A, B and C")
     var random = SeededRandom(seed: 7)
     let a = random.floats(m * k)
     let b = random.floats(k * n)

@@ -81,19 +81,8 @@ extension BenchCommand {
     problem.output.scalarType = qoDtype.scalarType
     problem.key.scalarType = dtype.scalarType
     problem.value.scalarType = dtype.scalarType
-    let defaults = TileConfig.default
-    let options = AttentionOptions(
-      threads: threads,
-      tileConfig: TileConfig(
-        queryTile: tileQ ?? defaults.queryTile, keyTile: tileK ?? defaults.keyTile),
-      executor: executor)
-    let counts = try Attention.validate(
-      problem, qBytes: .max, kBytes: .max, vBytes: .max, outputBytes: .max, lse: nil,
-      options: options)
-    let bytes =
-      Double(qoDtype.scalarType.byteCount) * (Double(counts.query) + Double(counts.output))
-      + Double(dtype.scalarType.byteCount) * (Double(counts.key) + Double(counts.value))
-    try checkMemory(bytes, what: "Q, K, V and O")
+    let options = prefillOptions
+    let counts = try prefillCounts(problem, options: options)
     let buffers = BenchBuffers(problem: problem, counts: counts, seed: seed)
     defer { buffers.deallocate() }
     for _ in 0..<warmup { try buffers.forward(problem, options: options) }
@@ -119,27 +108,16 @@ extension BenchCommand {
     let bytes =
       Double(batch) * Double(context) * Double(profile.kvHeads)
       * Double((profile.headDim + profile.valueDim) * type.byteCount)
-    try checkMemory(bytes, what: "the KV cache")
+    try Console.requireMemory(bytes, for: "the KV cache", fraction: 0.7)
     let cache = try ContiguousKVCache(
       sequences: batch, capacity: context, kvHeads: profile.kvHeads, headDim: profile.headDim,
       valueDim: profile.valueDim, scalarType: type)
-    var generator = DecodeFill(seed: seed)
-    let chunk = 1024
-    var keys = [Float](repeating: 0, count: chunk * profile.kvHeads * profile.headDim)
-    var values = [Float](repeating: 0, count: chunk * profile.kvHeads * profile.valueDim)
-    var t = 0
-    while t < context {
-      let n = min(chunk, context - t)
-      for s in 0..<batch {
-        generator.fill(&keys)
-        generator.fill(&values)
-        try keys.withUnsafeBytes { k in
-          try values.withUnsafeBytes { v in
-            try cache.append(sequence: s, keys: k, values: v, tokens: n, type: .float32)
-          }
-        }
-      }
-      t += n
+    try DecodeFill.fillCache(
+      sequences: batch, tokens: context, chunk: 1024,
+      keyWidth: profile.kvHeads * profile.headDim, valueWidth: profile.kvHeads * profile.valueDim,
+      seed: seed
+    ) { s, k, v, n in
+      try cache.append(sequence: s, keys: k, values: v, tokens: n, type: .float32)
     }
     return cache
   }
@@ -153,18 +131,13 @@ extension BenchCommand {
       scale: profile.scale, modifiers: profile.modifiers(), queryType: type)
     let options = DecodeOptions(threads: threads, splitSize: split, executor: executor)
     let counts = try problem.validate(cache: cache)
-    var generator = DecodeFill(seed: seed &+ 1)
-    var queryFloats = [Float](repeating: 0, count: counts.query)
-    generator.fill(&queryFloats)
-    let queries = UnsafeMutableRawBufferPointer.allocate(
-      byteCount: counts.query * type.byteCount, alignment: 64)
+    let queries = DecodeFill.buffer(count: counts.query, type: type, seed: seed &+ 1)
     let output = UnsafeMutableRawBufferPointer.allocate(
       byteCount: counts.output * type.byteCount, alignment: 64)
     defer {
       queries.deallocate()
       output.deallocate()
     }
-    DecodeFill.store(queryFloats, as: type, into: queries)
     let bytesRead = try Decode.cacheBytesRead(problem, cache: cache, splitSize: split)
     func call() throws {
       try Decode.forward(
@@ -187,14 +160,6 @@ extension BenchCommand {
       medianGbps: Double(bytesRead) / timing.median / 1e9, bench: nil)
   }
 
-  private func checkMemory(_ bytes: Double, what: String) throws {
-    let memory = Double(ProcessInfo.processInfo.physicalMemory)
-    if bytes > 0.7 * memory {
-      throw CLIError(
-        "\(what) need \(Console.fixed(bytes / 1e9)) GB; this machine has"
-          + " \(Console.fixed(memory / 1e9)) GB of memory")
-    }
-  }
 }
 
 extension ProfileLayerKind {

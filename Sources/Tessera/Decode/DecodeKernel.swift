@@ -42,6 +42,13 @@ struct RowPrefetch {
       }
     }
   }
+
+  /// The rows of pass `pass` when a kernel spreads them evenly over `passes` passes.
+  @inline(__always)
+  func rows(ofPass pass: Int, passes: Int) {
+    let perPass = (count &+ passes &- 1) / passes
+    for j in (pass &* perPass)..<((pass &+ 1) &* perPass) { row(j) }
+  }
 }
 
 extension DecodeKernel {
@@ -189,14 +196,9 @@ extension DecodeKernel {
     // asked for inside the key loop, the checks and the loop cost registers, and LLVM spilled
     // the broadcasts of the FMA loop to the stack.
     let passes = (paddedValueDim &+ 15) / 16
-    let rowsPerPass = prefetch.map { ($0.count &+ passes &- 1) / passes } ?? 0
-    var pass = 0
     var d = 0
     while d < paddedValueDim {
-      if let prefetch {
-        for j in (pass &* rowsPerPass)..<((pass &+ 1) &* rowsPerPass) { prefetch.row(j) }
-      }
-      pass &+= 1
+      prefetch?.rows(ofPass: d / 16, passes: passes)
       let offset = d &* 4
       // Two vectors per row unless only 8 dims remain (then the second is the first again and
       // is not stored).
@@ -458,12 +460,9 @@ extension DecodeKernel {
     let out = UnsafeMutableRawPointer(acc)
     // The prefetch rows, spread over the passes as in `accumulateFourRows`.
     let passes = paddedValueDim / 64 + (paddedValueDim % 64) / 32 + (paddedValueDim % 32) / 8
-    let rowsPerPass = prefetch.map { ($0.count &+ passes &- 1) / passes } ?? 0
     var pass = 0
     func prefetchPass() {
-      if let prefetch {
-        for j in (pass &* rowsPerPass)..<((pass &+ 1) &* rowsPerPass) { prefetch.row(j) }
-      }
+      prefetch?.rows(ofPass: pass, passes: passes)
       pass &+= 1
     }
     var d = 0

@@ -1,8 +1,8 @@
 extension DecodeKernel {
   /// Whether a tile can be computed straight from a 16-bit cache (Float16 or BFloat16; no
-  /// widening pass): head dims already multiples of 8 and the tile one contiguous run of rows. The arithmetic is the Float32 path's, op for op (both widenings are
-  /// exact), so both give the same bits: a paged tile that crosses a block takes the widening
-  /// path and matches.
+  /// widening pass): head dims already multiples of 8 and the tile one contiguous run of rows.
+  /// The arithmetic is the Float32 path's, op for op (both widenings are exact), so both give
+  /// the same bits: a paged tile that crosses a block takes the widening path and matches.
   static func narrowTileEligible(_ ops: DecodeOperands, rows: Int, first: Int, count: Int) -> Bool {
     let map = ops.map
     return map.scalarType != .float32 && ops.headDim == ops.depth
@@ -17,12 +17,12 @@ extension DecodeKernel {
     scoreStride: Int, pairs: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil
   ) {
     if type == .bfloat16 {
-      scoresNarrowRows(
+      Self.scores(
         BFloat16Elements.self, queries: queries, rows: rows, depth: depth, keys: keys,
         strideBytes: strideBytes, keyCount: keyCount, scores: scores, scoreStride: scoreStride,
         pairs: pairs, prefetch: prefetch)
     } else {
-      scoresNarrowRows(
+      Self.scores(
         Float16Elements.self, queries: queries, rows: rows, depth: depth, keys: keys,
         strideBytes: strideBytes, keyCount: keyCount, scores: scores, scoreStride: scoreStride,
         pairs: pairs, prefetch: prefetch)
@@ -36,63 +36,15 @@ extension DecodeKernel {
     alpha: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil
   ) {
     if type == .bfloat16 {
-      accumulateNarrowRows(
+      Self.accumulate(
         BFloat16Elements.self, probabilities: probabilities, rows: rows, scoreStride: scoreStride,
         keyCount: keyCount, values: values, strideBytes: strideBytes,
         paddedValueDim: paddedValueDim, alpha: alpha, acc: acc, prefetch: prefetch)
     } else {
-      accumulateNarrowRows(
+      Self.accumulate(
         Float16Elements.self, probabilities: probabilities, rows: rows, scoreStride: scoreStride,
         keyCount: keyCount, values: values, strideBytes: strideBytes,
         paddedValueDim: paddedValueDim, alpha: alpha, acc: acc, prefetch: prefetch)
-    }
-  }
-
-  /// The kernels of `scoresNarrow`, specialized per row type (named in `perf` as
-  /// `scoresNarrowRows` with the element type).
-  @inline(never)
-  static func scoresNarrowRows<Rows: RowElements>(
-    _: Rows.Type, queries: UnsafePointer<Float>, rows: Int, depth: Int, keys: UnsafeRawPointer,
-    strideBytes: Int, keyCount: Int, scores: UnsafeMutablePointer<Float>, scoreStride: Int,
-    pairs: UnsafeMutablePointer<Float>, prefetch: RowPrefetch?
-  ) {
-    var r0 = 0
-    while r0 &+ 4 <= rows {
-      scoresFourRows(
-        Rows.self, queries: queries + r0 &* depth, depthBytes: depth &* 4, keys: keys,
-        strideBytes: strideBytes, keyCount: keyCount, scores: scores + r0 &* scoreStride,
-        scoreStride: scoreStride, pairs: pairs, prefetch: r0 == 0 ? prefetch : nil)
-      r0 &+= 4
-    }
-    for r in r0..<rows {
-      scoresOneRow(
-        Rows.self, query: UnsafeRawPointer(queries + r &* depth), depthBytes: depth &* 4,
-        keys: keys, strideBytes: strideBytes, keyCount: keyCount,
-        scores: scores + r &* scoreStride, prefetch: r == 0 ? prefetch : nil)
-    }
-  }
-
-  /// The kernels of `accumulateNarrow`, specialized per row type.
-  @inline(never)
-  static func accumulateNarrowRows<Rows: RowElements>(
-    _: Rows.Type, probabilities: UnsafePointer<Float>, rows: Int, scoreStride: Int,
-    keyCount: Int, values: UnsafeRawPointer, strideBytes: Int, paddedValueDim: Int,
-    alpha: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>, prefetch: RowPrefetch?
-  ) {
-    var r0 = 0
-    while r0 &+ 4 <= rows {
-      accumulateFourRows(
-        Rows.self, probabilities: probabilities + r0 &* scoreStride,
-        scoreStride: scoreStride, keyCount: keyCount, values: values, strideBytes: strideBytes,
-        paddedValueDim: paddedValueDim, alpha: alpha + r0, acc: acc + r0 &* paddedValueDim,
-        prefetch: r0 == 0 ? prefetch : nil)
-      r0 &+= 4
-    }
-    for r in r0..<rows {
-      accumulateOneRow(
-        Rows.self, probabilities: probabilities + r &* scoreStride, keyCount: keyCount,
-        values: values, strideBytes: strideBytes, paddedValueDim: paddedValueDim,
-        alpha: alpha[r], acc: acc + r &* paddedValueDim, prefetch: r == 0 ? prefetch : nil)
     }
   }
 }

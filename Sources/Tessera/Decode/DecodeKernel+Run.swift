@@ -192,8 +192,9 @@ extension DecodeKernel {
             tile: scratch.vTile)
           // V read in place (a Float32 cache) is fetched while the scores run.
           scores(
-            queries: scratch.qHat, rows: rows, depth: ops.depth, keys: keys, keyStride: keyStride,
-            keyCount: n, scores: scratch.scores, scoreStride: bk, pairs: scratch.pairs,
+            Float32Elements.self, queries: scratch.qHat, rows: rows, depth: ops.depth,
+            keys: UnsafeRawPointer(keys), strideBytes: keyStride * 4, keyCount: n,
+            scores: scratch.scores, scoreStride: bk, pairs: scratch.pairs,
             prefetch: values == UnsafePointer(scratch.vTile)
               ? nil
               : runPrefetch(
@@ -222,8 +223,9 @@ extension DecodeKernel {
             alpha: scratch.alpha, acc: scratch.acc, prefetch: nextKeys)
         } else {
           accumulate(
-            probabilities: scratch.scores, rows: rows, scoreStride: bk, keyCount: n,
-            values: values, valueStride: valueStride, paddedValueDim: ops.valueDepth,
+            Float32Elements.self, probabilities: scratch.scores, rows: rows, scoreStride: bk,
+            keyCount: n, values: UnsafeRawPointer(values), strideBytes: valueStride * 4,
+            paddedValueDim: ops.valueDepth,
             alpha: scratch.alpha, acc: scratch.acc, prefetch: nextKeys)
         }
         c0 += n

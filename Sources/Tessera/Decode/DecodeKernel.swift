@@ -84,33 +84,32 @@ extension DecodeKernel {
   }
 
   /// S[r][c] = Q̂_r·K_c for `rows` rows of Q̂ (`depth` = Dp floats each, a multiple of 8) and
-  /// `keyCount` keys `keyStride` floats apart. Scores of row r start at `scores + r·scoreStride`.
+  /// `keyCount` key rows `strideBytes` apart, stored as `Rows` says (a Float32 tile or cache, or
+  /// Float16/BFloat16 cache rows converted in registers: one body, so the same bits). Scores of
+  /// row r start at `scores + r·scoreStride`.
   @inline(never)
-  static func scores(
-    queries: UnsafePointer<Float>, rows: Int, depth: Int,
-    keys: UnsafePointer<Float>, keyStride: Int, keyCount: Int,
-    scores: UnsafeMutablePointer<Float>, scoreStride: Int, pairs: UnsafeMutablePointer<Float>,
-    prefetch: RowPrefetch? = nil
+  static func scores<Rows: RowElements>(
+    _: Rows.Type, queries: UnsafePointer<Float>, rows: Int, depth: Int, keys: UnsafeRawPointer,
+    strideBytes: Int, keyCount: Int, scores: UnsafeMutablePointer<Float>, scoreStride: Int,
+    pairs: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil
   ) {
     let depthBytes = depth &* 4
-    let strideBytes = keyStride &* 4
     // Blocks of 4 rows × 2 keys: each K vector is loaded once and meets 4 rows (6 loads per
     // 8 FMAs). Row by row, every row re-read the whole K tile (9 loads per 8 FMAs), and the
     // widened K and V tiles (2 × 16 KiB) do not both stay in L1: those loads came from L2.
     var r0 = 0
     while r0 &+ 4 <= rows {
       scoresFourRows(
-        Float32Elements.self, queries: queries + r0 &* depth, depthBytes: depthBytes,
-        keys: UnsafeRawPointer(keys),
+        Rows.self, queries: queries + r0 &* depth, depthBytes: depthBytes, keys: keys,
         strideBytes: strideBytes, keyCount: keyCount, scores: scores + r0 &* scoreStride,
         scoreStride: scoreStride, pairs: pairs, prefetch: r0 == 0 ? prefetch : nil)
       r0 &+= 4
     }
     for r in r0..<rows {
       scoresOneRow(
-        Float32Elements.self, query: UnsafeRawPointer(queries + r &* depth),
-        depthBytes: depthBytes, keys: UnsafeRawPointer(keys), strideBytes: strideBytes,
-        keyCount: keyCount, scores: scores + r &* scoreStride, prefetch: r == 0 ? prefetch : nil)
+        Rows.self, query: UnsafeRawPointer(queries + r &* depth), depthBytes: depthBytes,
+        keys: keys, strideBytes: strideBytes, keyCount: keyCount,
+        scores: scores + r &* scoreStride, prefetch: r == 0 ? prefetch : nil)
     }
   }
 
@@ -419,33 +418,32 @@ extension DecodeKernel {
     }
   }
 
-  /// acc_r = acc_r·alpha_r + Σ_c P[r][c]·V_c for `keyCount` value rows `valueStride` floats
-  /// apart; `paddedValueDim` (Dvp, a multiple of 8) floats per accumulator row.
+  /// acc_r = acc_r·alpha_r + Σ_c P[r][c]·V_c for `keyCount` value rows `strideBytes` apart,
+  /// stored as `Rows` says; `paddedValueDim` (Dvp, a multiple of 8) floats per accumulator row.
+  /// Every output element sees the same operations in the same order whichever block computes
+  /// it, so the blocking never changes the bits.
   @inline(never)
-  static func accumulate(
-    probabilities: UnsafePointer<Float>, rows: Int, scoreStride: Int, keyCount: Int,
-    values: UnsafePointer<Float>, valueStride: Int, paddedValueDim: Int,
+  static func accumulate<Rows: RowElements>(
+    _: Rows.Type, probabilities: UnsafePointer<Float>, rows: Int, scoreStride: Int,
+    keyCount: Int, values: UnsafeRawPointer, strideBytes: Int, paddedValueDim: Int,
     alpha: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil
   ) {
-    let strideBytes = valueStride &* 4
     // Blocks of 4 rows × 16 dims: each V vector is loaded once and meets 4 rows (6 loads per 8
     // FMAs) instead of once per row (9 per 8, from L2 once the tiles outgrow L1).
     var r0 = 0
-    while r0 &+ 4 <= rows && paddedValueDim >= 16 {
+    while r0 &+ 4 <= rows {
       accumulateFourRows(
-        Float32Elements.self, probabilities: probabilities + r0 &* scoreStride,
-        scoreStride: scoreStride, keyCount: keyCount, values: UnsafeRawPointer(values),
-        strideBytes: strideBytes,
+        Rows.self, probabilities: probabilities + r0 &* scoreStride, scoreStride: scoreStride,
+        keyCount: keyCount, values: values, strideBytes: strideBytes,
         paddedValueDim: paddedValueDim, alpha: alpha + r0, acc: acc + r0 &* paddedValueDim,
         prefetch: r0 == 0 ? prefetch : nil)
       r0 &+= 4
     }
     for r in r0..<rows {
       accumulateOneRow(
-        Float32Elements.self, probabilities: probabilities + r &* scoreStride, keyCount: keyCount,
-        values: UnsafeRawPointer(values), strideBytes: strideBytes,
-        paddedValueDim: paddedValueDim, alpha: alpha[r], acc: acc + r &* paddedValueDim,
-        prefetch: r == 0 ? prefetch : nil)
+        Rows.self, probabilities: probabilities + r &* scoreStride, keyCount: keyCount,
+        values: values, strideBytes: strideBytes, paddedValueDim: paddedValueDim,
+        alpha: alpha[r], acc: acc + r &* paddedValueDim, prefetch: r == 0 ? prefetch : nil)
     }
   }
 

@@ -10,14 +10,18 @@
 ///     m, l, alpha, merged LSE, sinks, slopes, diagonal: [R]
 ///     rowStart, rowEnd:   [R] visible key range of each row
 ///
-/// Bk = 64: a Float16 tile read in place is 2 × 16 KiB of K and V rows at D = 128 (the V rows
-/// prefetched during the scores, the next K rows during P·V), and the per-tile costs (softmax,
-/// the rescale and reload of acc, one prefetch burst per pass) are paid half as often as at 32.
-/// Measured (B=4, 32/8 heads, 32768 fp16 tokens, 2 threads, 8 interleaved pairs): 60 % of the
-/// same run's triad at 64 against 52 % at 32. Widened tiles (BFloat16, padded dims) are
-/// 2 × 32 KiB at D = 128 and live in L2.
+/// Bk = 32: a Float16 tile read in place is 2 × 8 KiB of K and V rows at D = 128. The V rows
+/// are prefetched during the scores and the next tile's K rows during P·V, so while P·V runs
+/// L1 (32 KiB) holds this V tile, the next K tile and the small buffers (~29 KiB). At Bk = 64
+/// that is ~37 KiB: the V rows of the 8 passes and the arriving K rows evict each other.
+/// Measured (same binary, key tile from a temporary switch, 1 thread, B=1, 32/8 heads, 32768
+/// fp16 tokens, best of 20 calls, 4 interleaved rounds): 38.3 ns per key at 32 against 42.2 at
+/// 64 (48: 39.9, 16: 39.9); with the tiles kept in L1 (one tile re-read) 64 is 1 ns faster
+/// (per-tile costs paid half as often). 2 threads, B=4 (4 interleaved rounds, noisy machine):
+/// median 66 % of the same run's triad at 32 against 50 % at 64. Widened tiles (BFloat16,
+/// padded dims) are 2 × 16 KiB at D = 128.
 final class DecodeScratch {
-  static let keyTile = 64
+  static let keyTile = 32
 
   struct Key: Hashable, Sendable {
     let rows: Int

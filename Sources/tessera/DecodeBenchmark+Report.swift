@@ -30,6 +30,12 @@ extension DecodeBenchmark {
         "\"best_fraction_of_triad\": \(m.bestGBps / triadGBps)",
       ]
     }
+    if let pairedTriad = m.pairedTriadGBps, let pairedFraction = m.pairedFraction {
+      fields += [
+        "\"paired_triad_gbps\": \(pairedTriad)",
+        "\"paired_median_fraction_of_triad\": \(pairedFraction)",
+      ]
+    }
     return "{" + fields.joined(separator: ", ") + "}"
   }
 
@@ -64,6 +70,12 @@ extension DecodeBenchmark {
         "  triad (same run, \(threads) threads): \(Console.fixed(triadGBps)) GB/s;"
           + " decode/triad: median \(Console.fixed(100 * m.medianGBps / triadGBps, 1)) %,"
           + " best \(Console.fixed(100 * m.bestGBps / triadGBps, 1)) %")
+    }
+    if let pairedTriad = m.pairedTriadGBps, let pairedFraction = m.pairedFraction {
+      lines.append(
+        "  paired (a triad pass right before each call): triad median"
+          + " \(Console.fixed(pairedTriad)) GB/s; decode/triad median"
+          + " \(Console.fixed(100 * pairedFraction, 1)) % of the calls' ratios")
     }
     return lines.joined(separator: "\n")
   }

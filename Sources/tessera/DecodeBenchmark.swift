@@ -66,6 +66,10 @@ struct DecodeBenchmark {
     /// CPU time over wall time × threads during the timed iterations.
     var cpuBusy: Double
     var triadGBps: Double?
+    /// Median of the triad passes run right before each call.
+    var pairedTriadGBps: Double?
+    /// Median over the calls of (the call's GB/s) / (the triad pass right before it).
+    var pairedFraction: Double?
     var lseFinite: Bool
 
     var medianGBps: Double { Double(bytesRead) / median / 1e9 }
@@ -113,18 +117,37 @@ struct DecodeBenchmark {
     }
     for _ in 0..<warmup { _ = try once() }
     // The triad runs right before the timed calls, on the same threads, so the ratio compares
-    // two numbers taken under the same machine conditions.
-    let triadGBps = triad ? PeakProbe.triadGBps(threads: threads) : nil
+    // two numbers taken under the same machine conditions (best of 3 passes). On a shared
+    // machine those conditions drift within a run, so one triad pass also runs right before
+    // each call, and each call's bandwidth is divided by its own pass (`pairedFractions`).
+    let probe = triad ? TriadProbe(threads: threads) : nil
+    let triadGBps = probe?.gbps(repeats: 3)
     var samples: [Double] = []
-    let cpuBefore = Self.processCPUSeconds()
-    for _ in 0..<iterations { samples.append(try once()) }
+    var pairedTriads: [Double] = []
+    var pairedFractions: [Double] = []
+    var cpuSeconds = 0.0
+    for _ in 0..<iterations {
+      let pass = probe?.gbps(repeats: 1)
+      let cpuBefore = Self.processCPUSeconds()
+      let seconds = try once()
+      cpuSeconds += Self.processCPUSeconds() - cpuBefore
+      samples.append(seconds)
+      if let pass {
+        pairedTriads.append(pass)
+        pairedFractions.append(Double(bytesRead) / seconds / 1e9 / pass)
+      }
+    }
     // CPU time over wall time × threads: well below 1 means other processes took the cores
     // (the bandwidth figures then understate the kernel).
-    let cpuBusy = (Self.processCPUSeconds() - cpuBefore) / (samples.reduce(0, +) * Double(threads))
+    let cpuBusy = cpuSeconds / (samples.reduce(0, +) * Double(threads))
     samples.sort()
+    pairedTriads.sort()
+    pairedFractions.sort()
     return Measurement(
       bytesRead: bytesRead, fillSeconds: fillSeconds, median: samples[samples.count / 2],
       best: samples[0], cpuBusy: cpuBusy, triadGBps: triadGBps,
+      pairedTriadGBps: pairedTriads.isEmpty ? nil : pairedTriads[pairedTriads.count / 2],
+      pairedFraction: pairedFractions.isEmpty ? nil : pairedFractions[pairedFractions.count / 2],
       lseFinite: (0..<counts.lse).allSatisfy { lse[$0].isFinite })
   }
 

@@ -66,42 +66,9 @@ public enum PeakProbe {
 
   /// STREAM-like triad bandwidth `a[i] = b[i] + s·c[i]` in GB/s (3 arrays of `megabytes` each,
   /// far beyond the last-level cache), counting 3 streams of 4 bytes per element (the
-  /// write-allocate read is not counted, as STREAM does not).
+  /// write-allocate read is not counted, as STREAM does not). The best of `repeats` passes.
   public static func triadGBps(threads: Int = 1, megabytes: Int = 256, repeats: Int = 3) -> Double {
-    let n = max(1, megabytes) * (1 << 20) / 4
-    let a = UnsafeMutablePointer<Float>.allocate(capacity: n)
-    let b = UnsafeMutablePointer<Float>.allocate(capacity: n)
-    let c = UnsafeMutablePointer<Float>.allocate(capacity: n)
-    defer {
-      a.deallocate()
-      b.deallocate()
-      c.deallocate()
-    }
-    let threads = max(1, threads)
-    let chunk = (n + threads - 1) / threads
-    let arrays = UncheckedBox((a, b, c))
-    // First touch by the threads that will stream the data (NUMA placement).
-    DispatchQueue.concurrentPerform(iterations: threads) { t in
-      let (a, b, c) = arrays.value
-      let lo = t * chunk, hi = min(n, lo + chunk)
-      if lo < hi {
-        a.advanced(by: lo).update(repeating: 0, count: hi - lo)
-        b.advanced(by: lo).update(repeating: 1, count: hi - lo)
-        c.advanced(by: lo).update(repeating: 2, count: hi - lo)
-      }
-    }
-    var best = 0.0
-    for _ in 0..<max(1, repeats) {
-      let start = DispatchTime.now().uptimeNanoseconds
-      DispatchQueue.concurrentPerform(iterations: threads) { t in
-        let (a, b, c) = arrays.value
-        let lo = t * chunk, hi = min(n, lo + chunk)
-        if lo < hi { triad(a + lo, b + lo, c + lo, count: hi - lo) }
-      }
-      let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-      best = max(best, Double(n) * 12 / elapsed / 1e9)
-    }
-    return best
+    TriadProbe(threads: threads, megabytes: megabytes).gbps(repeats: repeats)
   }
 
   @inline(never)

@@ -45,6 +45,21 @@ import Testing
     #expect(o["peak_gflops"] == nil && o["gflops"] == nil)
   }
 
+  /// With the triad (the default), one triad pass runs right before each call and the paired
+  /// ratio is that call's GB/s over its pass: with one call, exactly median_gbps / paired triad.
+  @Test func decodeTriadIsPairedWithEachCall() throws {
+    let r = try ProfileTests.run(Self.decodeShape + ["--json"])
+    #expect(r.status == 0, "\(r.stderr)")
+    let o = try Self.json(r)
+    let gbps = try #require(o["median_gbps"] as? Double)
+    let triad = try #require(o["triad_gbps"] as? Double)
+    let paired = try #require(o["paired_triad_gbps"] as? Double)
+    let fraction = try #require(o["paired_median_fraction_of_triad"] as? Double)
+    #expect(triad > 0 && paired > 0)
+    #expect(abs(fraction - gbps / paired) <= 1e-9 * fraction, "\(o)")
+    #expect(abs((o["median_fraction_of_triad"] as? Double ?? 0) - gbps / triad) <= 1e-9)
+  }
+
   @Test func pagedDecode() throws {
     let r = try ProfileTests.run(
       Self.decodeShape + ["--paged", "--block-size", "16", "--no-triad", "--json"])

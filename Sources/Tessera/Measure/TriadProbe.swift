@@ -2,7 +2,7 @@ import Dispatch
 
 /// The triad of `PeakProbe.triadGBps` with its arrays kept between passes, so a benchmark can
 /// run one pass right before each timed call and compare the two under the same machine
-/// conditions (on a shared machine the triad itself moved 25–37 GB/s between minutes).
+/// conditions (on this shared 2-core machine the triad itself moved 22–40 GB/s between minutes).
 ///
 /// The 3 arrays of `megabytes` each are first touched by the threads that stream them (NUMA
 /// placement); a pass splits them into `threads` contiguous chunks.

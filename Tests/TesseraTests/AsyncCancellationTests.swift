@@ -22,11 +22,7 @@ import Testing
       try await Attention.forward(
         small.problem, q: small.q, k: small.k, v: small.v, options: options)
     }
-    var waited = 0
-    while runtime.queuedCalls == 0, waited < 20000 {
-      try await Task.sleep(for: .milliseconds(1))
-      waited += 1
-    }
+    try await RuntimeFixtures.waitUntilQueued(runtime)
     #expect(runtime.queuedCalls == 1)
     queued.cancel()
     do {

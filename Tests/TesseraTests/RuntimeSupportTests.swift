@@ -36,6 +36,16 @@ enum RuntimeFixtures {
     }
   }
 
+  /// Waits (up to 20 s, polling every millisecond) until `runtime` holds a call in its queue;
+  /// the caller then checks `queuedCalls` itself, so a call that never queued fails there.
+  static func waitUntilQueued(_ runtime: Runtime) async throws {
+    var waited = 0
+    while runtime.queuedCalls == 0, waited < 20000 {
+      try await Task.sleep(for: .milliseconds(1))
+      waited += 1
+    }
+  }
+
   /// Bitwise equality (NaN payloads and signed zeros included), unlike `==` on Float.
   static func identical(_ a: [Float], _ b: [Float]) -> Bool {
     a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern }

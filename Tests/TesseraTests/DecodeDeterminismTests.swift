@@ -50,6 +50,36 @@ import Testing
     }
   }
 
+  /// A 16-bit tile across paged blocks is read in place run by run (`DecodeKernel.runsTile`):
+  /// blocks that split tiles anywhere (5, 12, 16, 24 rows) and a sliding window (tiles that
+  /// start inside a block) must give the contiguous cache's bits, with 4-row groups and with
+  /// 1-row groups (MHA, in place only when the runs start at multiples of 8 keys).
+  @Test(arguments: [5, 12, 16, 24])
+  func pagedTilesAcrossBlocks(blockSize: Int) throws {
+    let cases: [(Int, Int, AttentionMask)] = [
+      (8, 2, .slidingWindow(left: 300)), (8, 2, .causal), (4, 4, .causal),
+      (4, 4, .slidingWindow(left: 300)),
+    ]
+    for (index, (hq, hkv, mask)) in cases.enumerated() {
+      let f = DecodeFixture(
+        lengths: [700, 129, 1000], kvHeads: hkv, headDim: 64, type: .float16,
+        seed: UInt64(90 + blockSize + index))
+      let contiguous = try f.contiguous(capacity: 1024)
+      let paged = try f.paged(blockSize: blockSize)
+      let problem = DecodeProblem(
+        batch: 3, queryHeads: hq, queryLength: 1, mask: mask, queryType: .float16)
+      var rng = DecodeRandom(seed: UInt64(91 + index))
+      let q = rng.floats(3 * hq * 64)
+      let options = DecodeOptions(threads: 2, splitSize: 128, runtime: decodeRuntime(cpus: 2))
+      let a = try runDecode(problem, queries: q, cache: contiguous, options: options)
+      let b = try runDecode(problem, queries: q, cache: paged, options: options)
+      #expect(a.lse.allSatisfy { $0.isFinite })
+      #expect(
+        a.output == b.output && decodeBitwiseEqual(a.lse, b.lse),
+        "block \(blockSize), \(hq)/\(hkv) heads, \(mask)")
+    }
+  }
+
   /// A different split size changes the rounding but not the answer (and still matches the
   /// reference): the split is a property of the call.
   @Test func splitSizeChangesOnlyRounding() throws {

@@ -4,7 +4,7 @@
 ///     qHat    [R][Dp]     pre-scaled queries, zero-padded from D to Dp = ⌈D/8⌉·8
 ///     kTile   [Bk][Dp]    widened / gathered key rows (unused for in-place Float32 tiles)
 ///     vTile   [Bk][Dvp]   widened / gathered value rows
-///     scores  [R][Bk]     S, then P (Bk is a multiple of 8)
+///     scores  [R][Bk+8]   S, then P (Bk is a multiple of 8)
 ///     pairs   [Bk/2][8]   4-row score blocks before their transpose into `scores`
 ///     acc     [R][Dvp]    unnormalized output; reused for the merged rows of a group
 ///     m, l, alpha, merged LSE, sinks, slopes, diagonal: [R]
@@ -22,6 +22,9 @@
 /// padded dims) are 2 × 16 KiB at D = 128.
 final class DecodeScratch {
   static let keyTile = 32
+  /// Row stride of S: a tile computed run by run (`DecodeKernel.runsTile`) stores each run's
+  /// last group of 8 keys whole, up to 7 columns past the tile.
+  static let scoreStride = keyTile + 8
 
   struct Key: Hashable, Sendable {
     let rows: Int
@@ -39,6 +42,8 @@ final class DecodeScratch {
   let rowMax: UnsafeMutablePointer<Float>
   let rowSum: UnsafeMutablePointer<Float>
   let alpha: UnsafeMutablePointer<Float>
+  /// [R] ones: the alphas of a tile's later runs (`DecodeKernel.runsTile`).
+  let ones: UnsafeMutablePointer<Float>
   let mergedLSE: UnsafeMutablePointer<Float>
   let sinks: UnsafeMutablePointer<Float>
   let slopes2: UnsafeMutablePointer<Float>
@@ -58,12 +63,14 @@ final class DecodeScratch {
     qHat = floats(r * key.depth)
     kTile = floats(bk * key.depth)
     vTile = floats(bk * key.valueDepth)
-    scores = floats(r * bk)
+    scores = floats(r * Self.scoreStride)
     pairs = floats(4 * bk)
     acc = floats(r * key.valueDepth)
     rowMax = floats(r)
     rowSum = floats(r)
     alpha = floats(r)
+    ones = floats(r)
+    ones.update(repeating: 1, count: max(8, r))
     mergedLSE = floats(r)
     sinks = floats(r)
     slopes2 = floats(r)
@@ -76,7 +83,8 @@ final class DecodeScratch {
 
   deinit {
     for p in [
-      qHat, kTile, vTile, scores, pairs, acc, rowMax, rowSum, alpha, mergedLSE, sinks, slopes2,
+      qHat, kTile, vTile, scores, pairs, acc, rowMax, rowSum, alpha, ones, mergedLSE, sinks,
+      slopes2,
       diagonal,
     ] {
       p.deallocate()

@@ -18,9 +18,8 @@ enum DecodeKernel {}
 
 /// Rows to prefetch while a micro-kernel runs: `count` rows of `rowBytes` bytes, `strideBytes`
 /// apart (`DecodeKernel.runPrefetch`). `scores` asks for the tile's V rows (read in place), one
-/// per key as it goes, and `accumulate` for the next tile's K rows, one line every other key
-/// (or, for rows that are not one run, a few rows before each dim pass), so memory works while
-/// the FMAs run instead of the next pass stalling on it.
+/// per key as it goes, and `accumulate` for the next tile's K rows, a few before each of its
+/// dim passes, so memory works while the FMAs run instead of the next pass stalling on it.
 ///
 /// Measured (`tessera decode --batch 4 --heads 32 --kv-heads 8 --kv-seq 32768 --dtype f16`,
 /// same binary with and without, 6 interleaved runs each, medians): 6.26 → 6.92 GB/s on 1
@@ -53,10 +52,6 @@ struct RowPrefetch {
 }
 
 extension DecodeKernel {
-  /// `prefetch` under another name, for the kernels whose `prefetch` parameter shadows it.
-  @inline(__always)
-  static func prefetchLine(_ address: UnsafeRawPointer) { prefetch(address) }
-
   /// Lane i of the result is the sum of the lanes of `a_i` (8×8 transpose-reduce: 3 levels of
   /// shuffle+add instead of 8 horizontal reductions).
   ///
@@ -211,66 +206,35 @@ extension DecodeKernel {
     let a1 = Vec(repeating: alpha[1])
     let a2 = Vec(repeating: alpha[2])
     let a3 = Vec(repeating: alpha[3])
-    // Once the running maxima settle, every alpha is exactly 1 (exp2(0)) and the rescale (8
-    // multiplies per pass) is skipped: x·1 = x, so the bits are the same either way.
-    let rescale = !(alpha[0] == 1 && alpha[1] == 1 && alpha[2] == 1 && alpha[3] == 1)
     let rowBytes = paddedValueDim &* 4
     let out = UnsafeMutableRawPointer(acc)
     let p1 = p + scoreStride
     let p2 = p1 + scoreStride
     let p3 = p2 + scoreStride
-    // The prefetch rows are spread over the passes. When they are one run of lines (a cache's
-    // consecutive rows), each pass asks for its share one line every other key inside the key
-    // loop: issued as a burst of 16 before the pass, the prefetches stalled on the core's full
-    // miss buffers (perf: the instruction after `prefetcht0` held 8 % of P·V's samples) and the
-    // FMAs waited with them. Rows that are not one run (a tile across paged blocks) keep the
-    // burst. Measured with both forms in one binary, alternating call by call (2 threads, B=4,
-    // 32/8 heads, 32768 fp16 tokens, each call against its own triad pass): spread 61–70 %
-    // of the triad (median of 8 calls) against 51–63 % for the burst, 3 runs.
+    // The prefetch rows are spread over the passes (a few rows before each pass's key loop):
+    // asked for inside the key loop, the checks and the loop cost registers, and LLVM spilled
+    // the broadcasts of the FMA loop to the stack.
     let passes = (paddedValueDim &+ 15) / 16
-    let spread = prefetch.map { $0.strideBytes == $0.rowBytes } == true
     var d = 0
     while d < paddedValueDim {
-      let pass = d / 16
-      var pfLine = UnsafeRawPointer(bitPattern: 64)!
-      var pfLines = 0
-      if spread, let prefetch {
-        let perPass = (prefetch.count &+ passes &- 1) / passes
-        let first = min(prefetch.count, pass &* perPass)
-        let end = min(prefetch.count, first &+ perPass)
-        pfLine = prefetch.base + first &* prefetch.strideBytes
-        pfLines = ((end &- first) &* prefetch.rowBytes &+ 63) &>> 6
-      } else {
-        prefetch?.rows(ofPass: pass, passes: passes)
-      }
+      prefetch?.rows(ofPass: d / 16, passes: passes)
       let offset = d &* 4
       // Two vectors per row unless only 8 dims remain (then the second is the first again and
       // is not stored).
       let second = d &+ 16 <= paddedValueDim ? 32 : 0
       let secondElement = second / 4
-      var o00 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self)
-      var o01 = out.loadUnaligned(fromByteOffset: offset &+ second, as: Vec.self)
-      var o10 = out.loadUnaligned(fromByteOffset: rowBytes &+ offset, as: Vec.self)
-      var o11 = out.loadUnaligned(fromByteOffset: rowBytes &+ offset &+ second, as: Vec.self)
-      var o20 = out.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ offset, as: Vec.self)
-      var o21 = out.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ offset &+ second, as: Vec.self)
-      var o30 = out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset, as: Vec.self)
-      var o31 = out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset &+ second, as: Vec.self)
-      if rescale {
-        o00 *= a0
-        o01 *= a0
-        o10 *= a1
-        o11 *= a1
-        o20 *= a2
-        o21 *= a2
-        o30 *= a3
-        o31 *= a3
-      }
+      var o00 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a0
+      var o01 = out.loadUnaligned(fromByteOffset: offset &+ second, as: Vec.self) * a0
+      var o10 = out.loadUnaligned(fromByteOffset: rowBytes &+ offset, as: Vec.self) * a1
+      var o11 = out.loadUnaligned(fromByteOffset: rowBytes &+ offset &+ second, as: Vec.self) * a1
+      var o20 = out.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ offset, as: Vec.self) * a2
+      var o21 =
+        out.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ offset &+ second, as: Vec.self) * a2
+      var o30 = out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset, as: Vec.self) * a3
+      var o31 =
+        out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset &+ second, as: Vec.self) * a3
       var v = values
       for c in 0..<keyCount {
-        if c & 1 == 0 && (c &>> 1) < pfLines {
-          prefetchLine(pfLine + (c &<< 5))
-        }
         let x0 = Rows.load(v, d)
         let x1 = Rows.load(v, d &+ secondElement)
         let w0 = Vec(repeating: p[c])

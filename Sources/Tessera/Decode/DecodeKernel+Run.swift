@@ -279,8 +279,8 @@ extension DecodeKernel {
   /// Widened, a paged tile cost a Float32 store per element of K and V and was read with no
   /// prefetch. `tessera decode --batch 4 --heads 32 --kv-heads 8 --dim 128 --kv-seq 32768
   /// --dtype f16 --threads 2 --paged --block-size 16`, 4 runs interleaved with the widening
-  /// build: 7.4–8.1 → 11.3–13.3 GB/s (median 22 → 44 % of the paired triad); 1 thread, best
-  /// call: 77.6 → 68.4 ns per key and kv head (a contiguous cache: 39.4).
+  /// build: 8.3–10.3 → 10.9–12.8 GB/s (median 31 → 41 % of the paired triad); 1 thread, best
+  /// call: 77.6 → 62.2 ns per key and kv head (a contiguous cache: 39.0).
   static func runsTile(
     _ ops: DecodeOperands, sequence: Int, kvHead: Int, first c0: Int, count n: Int, end: Int,
     masked: Bool, changesScores: Bool, scratch: DecodeScratch

@@ -93,11 +93,21 @@ public enum Decode {
   static func run(_ ops: DecodeOperands, options: DecodeOptions) {
     let runtime = options.runtime ?? .shared
     let nodes = runtime.topology.nodes.count
-    let perKey = Double(2 * (ops.headDim + ops.valueDim) * ops.rows)
+    // Costs in the runtime's unit, prefill FLOPs (~90 GFLOP/s per core), so that its
+    // minimum work per worker means the same time for both kernels. Fitted on 1-thread calls
+    // (B=4, 32/8 heads, D=128, fp16, Skv = 64, 128, 512: 147, 212, 623 µs): decode runs its
+    // FLOPs at ~64 GFLOP/s (×1.4) and each item costs ~2.6 µs besides (queries, partial
+    // state, merge: 230 000 FLOPs' worth); a key costs at least its bytes read at ~22 GB/s
+    // (×4 per byte), which is what bounds groups of 1–2 rows. Counted as FLOPs alone, a
+    // 200 µs call stayed on one worker: 2 threads took 212 µs at Skv = 128, against 140–150
+    // with the cost counted this way.
+    let flopsPerKey = Double(2 * (ops.headDim + ops.valueDim) * ops.rows) * 1.4
+    let bytesPerKey = Double(4 * (ops.map.keyRowBytes + ops.map.valueRowBytes))
+    let perKey = max(flopsPerKey, bytesPerKey)
     var costs: [Double] = []
     costs.reserveCapacity(ops.itemCount)
     for i in 0..<ops.itemCount {
-      costs.append(Double(ops.keyRange(item: i).count) * perKey + Double(ops.rows * 64))
+      costs.append(Double(ops.keyRange(item: i).count) * perKey + 230_000)
     }
     let total = costs.reduce(0, +)
     let kvHeads = ops.kvHeads

@@ -99,7 +99,7 @@ public enum Decode {
     // FLOPs at ~64 GFLOP/s (×1.4) and each item costs ~2.6 µs besides (queries, partial
     // state, merge: 230 000 FLOPs' worth); a key costs at least its bytes read at ~22 GB/s
     // (×4 per byte), which is what bounds groups of 1–2 rows. Counted as FLOPs alone, a
-    // 200 µs call stayed on one worker: 2 threads took 212 µs at Skv = 128, against 140–150
+    // 200 µs call stayed on one worker: 2 threads took 211–324 µs at Skv = 128, against 140–162
     // with the cost counted this way.
     let flopsPerKey = Double(2 * (ops.headDim + ops.valueDim) * ops.rows) * 1.4
     let bytesPerKey = Double(4 * (ops.map.keyRowBytes + ops.map.valueRowBytes))

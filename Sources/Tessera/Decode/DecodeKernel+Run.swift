@@ -211,16 +211,9 @@ extension DecodeKernel {
                 ops, heads: map.valueHeads, rowBytes: map.valueRowBytes, sequence: sequence,
                 kvHead: kvHead, first: c0, count: n))
         }
-        if changesScores {
-          modify(
-            scores: scratch.scores, rows: rows, scoreStride: stride, keyCount: n, firstKey: c0,
-            softcap2: ops.softcap2, slopes2: scratch.slopes2, diagonal: scratch.diagonal)
-        }
-        softmax(
-          scores: scratch.scores, rows: rows, scoreStride: stride, keyCount: n, firstKey: c0,
-          masked: c0 < maxStart || c0 + n > minEnd, rowStart: scratch.rowStart,
-          rowEnd: scratch.rowEnd, rowMax: scratch.rowMax, rowSum: scratch.rowSum,
-          alpha: scratch.alpha)
+        finishScores(
+          ops, first: c0, count: n, masked: c0 < maxStart || c0 + n > minEnd,
+          changesScores: changesScores, scratch: scratch)
         // The next tile's K rows are fetched while P·V runs.
         let nextKeys = runPrefetch(
           ops, heads: map.keyHeads, rowBytes: map.keyRowBytes, sequence: sequence,
@@ -247,6 +240,24 @@ extension DecodeKernel {
     {
       mergeGroup(ops, group: g, scratch: scratch)
     }
+  }
+
+  /// S → P for tile [first, first + count) in `scratch.scores`: the score modifiers (softcap,
+  /// ALiBi) when the problem has any, then the online softmax, which leaves the tile's alphas.
+  static func finishScores(
+    _ ops: DecodeOperands, first c0: Int, count n: Int, masked: Bool, changesScores: Bool,
+    scratch: DecodeScratch
+  ) {
+    let stride = DecodeScratch.scoreStride
+    if changesScores {
+      modify(
+        scores: scratch.scores, rows: ops.rows, scoreStride: stride, keyCount: n, firstKey: c0,
+        softcap2: ops.softcap2, slopes2: scratch.slopes2, diagonal: scratch.diagonal)
+    }
+    softmax(
+      scores: scratch.scores, rows: ops.rows, scoreStride: stride, keyCount: n, firstKey: c0,
+      masked: masked, rowStart: scratch.rowStart, rowEnd: scratch.rowEnd,
+      rowMax: scratch.rowMax, rowSum: scratch.rowSum, alpha: scratch.alpha)
   }
 
   /// Whether tile [first, first + count) can be computed in place run by run (`runsTile`): a
@@ -302,15 +313,8 @@ extension DecodeKernel {
           strideBytes: map.valueRowBytes, rowBytes: map.valueRowBytes, count: runEnd - j))
       j = runEnd
     }
-    if changesScores {
-      modify(
-        scores: scratch.scores, rows: rows, scoreStride: stride, keyCount: n, firstKey: c0,
-        softcap2: ops.softcap2, slopes2: scratch.slopes2, diagonal: scratch.diagonal)
-    }
-    softmax(
-      scores: scratch.scores, rows: rows, scoreStride: stride, keyCount: n, firstKey: c0,
-      masked: masked, rowStart: scratch.rowStart, rowEnd: scratch.rowEnd,
-      rowMax: scratch.rowMax, rowSum: scratch.rowSum, alpha: scratch.alpha)
+    finishScores(
+      ops, first: c0, count: n, masked: masked, changesScores: changesScores, scratch: scratch)
     j = c0
     while j < c0 + n {
       let runEnd = min(c0 + n, (j / map.blockRows + 1) * map.blockRows)

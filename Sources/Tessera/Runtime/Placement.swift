@@ -103,6 +103,16 @@ public enum Placement {
 /// Memory the runtime owns, allocated on one node (libnuma: `numa_alloc_onnode`, which binds
 /// the range so first touch faults pages in on that node). Without libnuma it is an ordinary
 /// aligned allocation. Zeroed.
+///
+/// Buffers of 2 MiB or more ask for transparent huge pages (the KV caches are the users). A paged
+/// cache's blocks are scattered through its pool, so with 4 KiB pages nearly every block of K or
+/// V rows costs a page walk that does not share its page-table line with the previous one.
+/// Measured (`tessera decode --batch 4 --heads 32 --kv-heads 8 --dim 128 --kv-seq 32768 --dtype
+/// f16 --threads 2 --paged --block-size 16`, interleaved rounds: one build with the advice
+/// switched by an environment variable, 12 rounds, then against the build before, 2 × 10):
+/// higher GB/s in 30 of 32 rounds, medians 9.8 → 11.7, 11.5 → 13.6 and 11.3 → 12.7 GB/s
+/// (paired triad 39 → 45, 41 → 52 and 41 → 47 %). A contiguous cache (read in order) is
+/// unchanged: 2 sets of 12 rounds, 63 → 68 % and 69 → 63 % of the triad, the same GB/s.
 public final class PlacedBuffer: @unchecked Sendable {
   public let baseAddress: UnsafeMutableRawPointer
   public let byteCount: Int
@@ -118,14 +128,25 @@ public final class PlacedBuffer: @unchecked Sendable {
       if Placement.isAvailable, let p = numa_alloc_onnode(bytes, Int32(node)) {
         baseAddress = p
         fromNUMA = true
+        Self.adviseHugePages(p, bytes: bytes)
         // First touch, on the bound node.
         p.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         return
       }
     #endif
-    baseAddress = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+    baseAddress = UnsafeMutableRawPointer.allocate(
+      byteCount: bytes, alignment: bytes >= Self.hugePageBytes ? Self.hugePageBytes : 4096)
+    Self.adviseHugePages(baseAddress, bytes: bytes)
     baseAddress.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
     fromNUMA = false
+  }
+
+  static let hugePageBytes = 1 << 21
+
+  /// Asks for transparent huge pages (`madvise(MADV_HUGEPAGE)`) on a buffer of at least one
+  /// huge page, before its first touch. Where THP is off or the call fails, nothing changes.
+  private static func adviseHugePages(_ p: UnsafeMutableRawPointer, bytes: Int) {
+    if bytes >= hugePageBytes { _ = madvise(p, bytes, MADV_HUGEPAGE) }
   }
 
   /// A buffer for the heads homed on `topology.nodes[position]`.

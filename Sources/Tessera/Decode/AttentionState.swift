@@ -151,26 +151,35 @@ public struct AttentionState: Hashable, Sendable {
     var sum: Float = sink.map { Foundation.exp($0 - m) } ?? 0
     for i in 0..<count { sum += Foundation.exp(lse[i] - m) }
     let total = m + Foundation.log(sum)
-    // Weights first: no partial's output is read after `output` is written, so `output` may
-    // alias `outputs[0]` (each element is read before it is written).
-    var d = 0
-    while d &+ 8 <= valueDim {
-      var acc = Vec()
-      for i in 0..<count where lse[i] > -.infinity {
-        let w = Vec(repeating: Foundation.exp(lse[i] - total))
-        acc = fma(w, UnsafeRawPointer(outputs[i] + d).loadUnaligned(as: Vec.self), acc)
+    // Each partial's weight once per row (computed per 8 outputs, the `expf` calls were a
+    // quarter of a short decode call's merge), then the outputs; partials with LSE = −∞ are
+    // skipped, not weighted by 0 (their O may be anything).
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { weights in
+      for i in 0..<count {
+        weights[i] = lse[i] > -.infinity ? Foundation.exp(lse[i] - total) : 0
       }
-      UnsafeMutableRawPointer(output + d).storeBytes(of: acc, as: Vec.self)
-      d &+= 8
-    }
-    while d < valueDim {
-      var acc: Float = 0
-      for i in 0..<count where lse[i] > -.infinity {
-        let w = Foundation.exp(lse[i] - total)
-        acc += w * outputs[i][d]
+      // No partial's output is read after `output` is written, so `output` may alias
+      // `outputs[0]` (each element is read before it is written).
+      var d = 0
+      while d &+ 8 <= valueDim {
+        var acc = Vec()
+        for i in 0..<count where lse[i] > -.infinity {
+          acc = fma(
+            Vec(repeating: weights[i]),
+            UnsafeRawPointer(outputs[i] + d).loadUnaligned(as: Vec.self),
+            acc)
+        }
+        UnsafeMutableRawPointer(output + d).storeBytes(of: acc, as: Vec.self)
+        d &+= 8
       }
-      output[d] = acc
-      d &+= 1
+      while d < valueDim {
+        var acc: Float = 0
+        for i in 0..<count where lse[i] > -.infinity {
+          acc += weights[i] * outputs[i][d]
+        }
+        output[d] = acc
+        d &+= 1
+      }
     }
     return total
   }

@@ -456,13 +456,8 @@ extension DecodeKernel {
       let t = r / ops.group
       let head = kvHead * ops.group + r % ops.group
       let offset = ((b * p.queryLength + t) * p.queryHeads + head) * dv
-      let src = scratch.acc + r * dvp
-      switch p.outputType {
-      case .float32:
-        (ops.o.assumingMemoryBound(to: Float.self) + offset).update(from: src, count: dv)
-      case let type:
-        for d in 0..<dv { StorageConversion.store(src[d], as: type, at: ops.o, index: offset + d) }
-      }
+      StorageConversion.narrow(
+        scratch.acc + r * dvp, count: dv, as: p.outputType, into: ops.o, index: offset)
       ops.lse?[(b * p.queryHeads + head) * p.queryLength + t] = scratch.mergedLSE[r]
     }
   }

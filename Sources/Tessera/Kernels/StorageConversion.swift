@@ -47,6 +47,27 @@ enum StorageConversion {
     }
   }
 
+  /// Stores `count` Floats from `source` as `type` at elements `index ..< index + count` of
+  /// `base`: `store`'s conversion (the same bits) in a plain loop with the type chosen once, which
+  /// LLVM vectorizes (`vcvtps2ph` with F16C). Element by element, with the switch inside, a
+  /// decode call's Float16 output (B=4, 32 heads, D=128) took ~1 µs.
+  @inline(never)
+  static func narrow(
+    _ source: UnsafePointer<Float>, count: Int, as type: ScalarType,
+    into base: UnsafeMutableRawPointer, index: Int
+  ) {
+    switch type {
+    case .float32:
+      (base.assumingMemoryBound(to: Float.self) + index).update(from: source, count: count)
+    case .float16:
+      let dst = base.assumingMemoryBound(to: Float16.self) + index
+      for i in 0..<count { dst[i] = Float16(source[i]) }
+    case .bfloat16:
+      let dst = base.assumingMemoryBound(to: UInt16.self) + index
+      for i in 0..<count { dst[i] = BFloat16(source[i]).bitPattern }
+    }
+  }
+
   /// Loads element `index` of `base` stored as `type`.
   @inline(__always)
   static func load(_ base: UnsafeRawPointer, as type: ScalarType, index: Int) -> Float {

@@ -151,9 +151,9 @@ public struct AttentionState: Hashable, Sendable {
     var sum: Float = sink.map { Foundation.exp($0 - m) } ?? 0
     for i in 0..<count { sum += Foundation.exp(lse[i] - m) }
     let total = m + Foundation.log(sum)
-    // Each partial's weight once per row (computed per 8 outputs, the `expf` calls were a
-    // quarter of a short decode call's merge), then the outputs; partials with LSE = −∞ are
-    // skipped, not weighted by 0 (their O may be anything).
+    // Each partial's weight once per row (computed per 8 outputs, `expf` took 2.6 % of a
+    // short decode call's samples: B=4, 32/8 heads, Skv=128), then the outputs; partials with
+    // LSE = −∞ are skipped, not weighted by 0 (their O may be anything).
     withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { weights in
       for i in 0..<count {
         weights[i] = lse[i] > -.infinity ? Foundation.exp(lse[i] - total) : 0

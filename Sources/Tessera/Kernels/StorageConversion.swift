@@ -49,10 +49,9 @@ enum StorageConversion {
 
   /// Stores `count` Floats from `source` as `type` at elements `index ..< index + count` of
   /// `base`: `store`'s conversion (the same bits) in a loop with the type chosen once (one
-  /// scalar `vcvtps2ph` per element with F16C; LLVM does not vectorize it). Decode's merge stored
-  /// its Float16 output through `store` element by element, inside its own function's samples
-  /// (B=4, 32/8 heads, Skv=128, 2 threads: merge, stores and `expf` 8.7 % of the samples, 3.9 %
-  /// with this and the weights computed once).
+  /// scalar `vcvtps2ph` per element with F16C; LLVM does not vectorize it). Decode's merge used
+  /// `store` per element: profiled at B=4, 32/8 heads, Skv=128, 2 threads, the merge with its
+  /// stores and `expf` took 8.7 % of the samples, 3.9 % with this and its weights computed once.
   @inline(never)
   static func narrow(
     _ source: UnsafePointer<Float>, count: Int, as type: ScalarType,

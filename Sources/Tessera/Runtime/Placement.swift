@@ -105,8 +105,9 @@ public enum Placement {
 /// aligned allocation. Zeroed.
 ///
 /// Buffers of 2 MiB or more ask for transparent huge pages (the KV caches are the users). A paged
-/// cache's blocks are scattered through its pool, so with 4 KiB pages nearly every block of K or
-/// V rows costs a page walk that does not share its page-table line with the previous one.
+/// cache's blocks are scattered through its pool: with 4 KiB pages each block of K or V rows
+/// (4 KiB at 16 rows of D=128 fp16) is its own page, whose walk likely shares no page-table
+/// line with the previous block's (the probable cause; this VM has no counters to confirm).
 /// Measured (`tessera decode --batch 4 --heads 32 --kv-heads 8 --dim 128 --kv-seq 32768 --dtype
 /// f16 --threads 2 --paged --block-size 16`, interleaved rounds: one build with the advice
 /// switched by an environment variable, 12 rounds, then against the build before, 2 × 10):

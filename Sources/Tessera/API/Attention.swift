@@ -169,6 +169,7 @@ public enum Attention {
       shape: shape, mask: ops.problem.mask, queryTile: config.queryTile,
       sparse: ops.problem.blockSparse, ragged: ops.problem.ragged)
     let key = ScratchKey(config: config, headDim: shape.headDim, valueDim: shape.valueDim)
+    let scratches = SlotStates<FlashScratch>(slots: runtime.workerCount)
     var work = ParallelWork(
       partition: plan.partition(distances: runtime.topology.distances),
       workers: runtime.workers(
@@ -176,8 +177,10 @@ public enum Attention {
       executor: options.executor ?? runtime.defaultExecutor,
       body: { i, slot in
         // Made once per worker slot, by the thread bound to the slot's node (first touch).
-        let scratch = slot.state(key) {
-          FlashScratch(config: config, headDim: shape.headDim, valueDim: shape.valueDim)
+        let scratch = scratches.state(for: slot) {
+          slot.state(key) {
+            FlashScratch(config: config, headDim: shape.headDim, valueDim: shape.valueDim)
+          }
         }
         let (b, h, t) = plan.item(i)
         FlashKernel.run(FlashWorkItem(batch: b, head: h, tile: t), ops, scratch: scratch)

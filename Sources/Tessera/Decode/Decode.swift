@@ -120,12 +120,13 @@ public enum Decode {
       },
       cost: { costs[$0] })
     let key = DecodeScratch.Key(rows: ops.rows, depth: ops.depth, valueDepth: ops.valueDepth)
+    let scratches = SlotStates<DecodeScratch>(slots: runtime.workerCount)
     var work = ParallelWork(
       partition: partition,
       workers: runtime.workers(threads: options.threads, items: ops.itemCount, totalCost: total),
       executor: options.executor ?? runtime.defaultExecutor,
       body: { i, slot in
-        let scratch = slot.state(key) { DecodeScratch(key) }
+        let scratch = scratches.state(for: slot) { slot.state(key) { DecodeScratch(key) } }
         DecodeKernel.run(item: i, ops, scratch: scratch)
       })
     // Trace labels (read only when a `TraceRecorder` is attached to the runtime).

@@ -49,6 +49,10 @@ final class WorkerSlot: @unchecked Sendable {
   /// Whether a caller thread working this slot must bind to `cpus` (false when the node spans
   /// every CPU the process may use). Set once by the runtime.
   var bindsCaller = true
+  /// Whether the slot's node spans every CPU the process may use: then a caller that is its
+  /// call's only worker has nothing to bind for (no node to choose, no worker to keep off its
+  /// CPU). Set once by the runtime.
+  var nodeSpansAllowed = false
   /// Only touched by the body that holds the slot.
   private var states: [AnyHashable: AnyObject] = [:]
   /// Distinct state kinds kept per slot; beyond it the cache starts over (a server that cycles

@@ -120,9 +120,10 @@ public final class Runtime: @unchecked Sendable, Hashable, CustomStringConvertib
   /// Runs `work` and returns when every item has run. Blocks the calling thread.
   ///
   /// The calling thread works too: when the call is admitted at once, its first slot runs on
-  /// the caller (bound to the slot's node for the duration) instead of waking a worker, as an
-  /// OpenMP master thread does. A one-worker call then costs no thread hand-off at all, and an
-  /// n-worker call wakes n − 1. A call that has to queue sleeps until workers finish it.
+  /// the caller (bound to the slot's CPU for the duration, unless the call wants one worker and
+  /// the node is every allowed CPU) instead of waking a worker, as an OpenMP master thread does.
+  /// A one-worker call then costs no thread hand-off at all, and an n-worker call wakes n − 1.
+  /// A call that has to queue sleeps until workers finish it.
   func run(_ work: ParallelWork) {
     if work.partition.itemCount == 0 { return }
     let done = DispatchSemaphore(value: 0)

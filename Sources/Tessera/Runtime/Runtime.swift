@@ -66,9 +66,9 @@ public final class Runtime: @unchecked Sendable, Hashable, CustomStringConvertib
     self.slots = slots
     let allowed = Topology.allowedCPUs().map { Affinity.Mask($0) } ?? Affinity.current()
     self.allowed = allowed
-    // A caller thread that works a slot is bound to the slot's node only when that narrows
-    // anything: on a one-node machine the node is every allowed CPU, and binding would cost two
-    // system calls per call for nothing.
+    // A caller thread that works a slot binds to the slot's CPU only when that narrows anything
+    // (more than one allowed CPU), and not even then for a one-worker call when the slot's node
+    // is every allowed CPU (`nodeSpansAllowed`, see `run`): binding costs system calls per call.
     for slot in slots {
       slot.bindsCaller = allowed.map { m in m.cpus.contains { !slot.cpus.contains($0) } } ?? true
       let nodeCPUs = Set(topology.nodes[slot.nodeIndex].cpus)

@@ -9,7 +9,8 @@ import Synchronization
 /// state to `partialO + i·R·Dvp` ([R][Dvp] floats, normalized) and `partialLSE + i·R` (natural
 /// log); the item that finishes a group last merges the group's partials in split order (plus
 /// the sink, as a partial with O = 0) and writes O and LSE. Who merges never changes what is
-/// merged or in which order, so the result is the same for any schedule.
+/// merged or in which order, so the result is the same for any schedule. A group of one split
+/// and no sink has nothing to merge: its item writes O and LSE directly.
 final class DecodeOperands: @unchecked Sendable {
   let problem: DecodeProblem
   let map: KVRowMap

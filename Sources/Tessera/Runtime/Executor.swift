@@ -46,8 +46,8 @@ final class WorkerSlot: @unchecked Sendable {
   let node: Topology.NodeID
   /// The node's CPUs: a worker may run on any of them (the kernel balances within a node).
   let cpus: [Int]
-  /// Whether a caller thread working this slot must bind to `cpus` (false when the node spans
-  /// every CPU the process may use). Set once by the runtime.
+  /// Whether a caller thread working this slot must bind to `cpus` (false when `cpus` is every
+  /// CPU the process may use). Set once by the runtime.
   var bindsCaller = true
   /// Whether the slot's node spans every CPU the process may use: then a caller that is its
   /// call's only worker has nothing to bind for (no node to choose, no worker to keep off its

@@ -24,7 +24,8 @@ let package = Package(
       path: "Sources/CNUMA",
       providers: [.apt(["libnuma-dev"])]
     ),
-    // Tiny C helpers: compile-time ISA probe, affinity declarations. Nothing numeric.
+    // Tiny C helpers: compile-time ISA probe, affinity declarations, prefetch, and the 16-bit →
+    // Float widening of 8 lanes (one instruction each; the kernels themselves are Swift).
     .target(name: "CTesseraShims", path: "Sources/CTesseraShims"),
     .target(
       name: "Tessera",

@@ -56,4 +56,30 @@ int tessera_current_cpu(void);
 /// caller's module and inlined: one instruction per call.
 static inline void tessera_prefetch_l1(const void *address) { __builtin_prefetch(address, 0, 3); }
 
+/// 8 floats; Swift imports it as `SIMD8<Float>`.
+typedef float tessera_float8 __attribute__((ext_vector_type(8)));
+typedef _Float16 tessera_half8 __attribute__((ext_vector_type(8)));
+
+/// The 8 Float16 values at `address` (any alignment) widened to Float: one `vcvtph2ps` with
+/// F16C. Swift's `SIMD8<Float>(SIMD8<Float16>)` is a generic initializer that LLVM inlines at
+/// its discretion; a static inline C function is always inlined (see DecodeKernel).
+static inline tessera_float8 tessera_widen_half8(const void *address) {
+  tessera_half8 h;
+  __builtin_memcpy(&h, address, sizeof h);
+  return __builtin_convertvector(h, tessera_float8);
+}
+
+/// The 8 BFloat16 values at `address` (any alignment) widened to Float: each is the upper half
+/// of a Float32 (`vpmovzxwd` and a shift by 16).
+static inline tessera_float8 tessera_widen_bfloat8(const void *address) {
+  typedef unsigned short u16x8 __attribute__((ext_vector_type(8)));
+  typedef unsigned int u32x8 __attribute__((ext_vector_type(8)));
+  u16x8 h;
+  __builtin_memcpy(&h, address, sizeof h);
+  u32x8 bits = __builtin_convertvector(h, u32x8) << 16;
+  tessera_float8 f;
+  __builtin_memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
 #endif

@@ -1,3 +1,5 @@
+import CTesseraShims
+
 extension DecodeKernel {
   /// Whether a tile can be computed straight from a 16-bit cache (Float16 or BFloat16; no
   /// widening pass): head dims already multiples of 8 and the tile one contiguous run of rows.
@@ -65,20 +67,23 @@ enum Float32Elements: RowElements {
   }
 }
 
-/// Float16 cache rows, converted in registers (`vcvtph2ps` with F16C).
+/// Float16 cache rows, converted in registers (`vcvtph2ps` with F16C). Through the C helper,
+/// not `SIMD8<Float>(SIMD8<Float16>)`: that generic initializer is inlined at LLVM's discretion,
+/// and in the 24-wide `accumulateFourRows` it was not (a call per conversion, every
+/// accumulator spilled around it); the static inline C function always is. Same values.
 enum Float16Elements: RowElements {
   @inline(__always)
   static func load(_ row: UnsafeRawPointer, _ element: Int) -> Vec {
-    Vec(row.loadUnaligned(fromByteOffset: element &* 2, as: SIMD8<Float16>.self))
+    tessera_widen_half8(row + element &* 2)
   }
 }
 
 /// BFloat16 cache rows, widened in registers (the upper 16 bits of a Float32: zero-extend and
-/// shift, as `widenRows` does).
+/// shift, as `widenRows` does), through the C helper for the same reason as Float16 (written
+/// in Swift, the 24-wide loop spilled 6 accumulators per 2 keys).
 enum BFloat16Elements: RowElements {
   @inline(__always)
   static func load(_ row: UnsafeRawPointer, _ element: Int) -> Vec {
-    let h = row.loadUnaligned(fromByteOffset: element &* 2, as: SIMD8<UInt16>.self)
-    return unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: h) &<< 16, to: Vec.self)
+    tessera_widen_bfloat8(row + element &* 2)
   }
 }

@@ -10,7 +10,7 @@
 ///                      over D, then one 8×8 transpose-reduce gives 8 scores       (scores)
 ///     m, l, alpha [R]  online softmax along each row in log2 units                (softmax)
 ///     acc [R][Dvp]     acc_r = acc_r·alpha_r + Σ_c P[r][c]·V_c: V rows as vectors,
-///                      P broadcast, 4 vectors (32 outputs) of a row at a time     (accumulate)
+///                      P broadcast, 3 vectors (24 outputs) of 4 rows at a time   (accumulate)
 ///
 /// Every K and V element is read from memory once per (sequence, kv head) — all G query heads
 /// and Sq tokens of the group share it — and the tile stays in L1 for the R passes.
@@ -36,6 +36,13 @@ struct RowPrefetch {
     if j < count {
       let row = base + j &* strideBytes
       var off = 0
+      while off &+ 256 <= rowBytes {
+        prefetch(row + off)
+        prefetch(row + (off &+ 64))
+        prefetch(row + (off &+ 128))
+        prefetch(row + (off &+ 192))
+        off &+= 256
+      }
       while off < rowBytes {
         prefetch(row + off)
         off &+= 64
@@ -43,11 +50,34 @@ struct RowPrefetch {
     }
   }
 
-  /// The rows of pass `pass` when a kernel spreads them evenly over `passes` passes.
+  /// Rows per pass when a kernel spreads them evenly over `passes` passes (a division: asked
+  /// once per kernel call, not per pass).
   @inline(__always)
-  func rows(ofPass pass: Int, passes: Int) {
-    let perPass = (count &+ passes &- 1) / passes
-    for j in (pass &* perPass)..<((pass &+ 1) &* perPass) { row(j) }
+  func perPass(_ passes: Int) -> Int { (count &+ passes &- 1) / passes }
+
+  /// The rows of pass `pass` when each pass asks for `perPass` rows.
+  @inline(__always)
+  func rows(ofPass pass: Int, perPass: Int) {
+    rows(pass &* perPass, (pass &+ 1) &* perPass)
+  }
+
+  /// Rows [lo, hi) (cut at `count`). Rows that touch (a cache's rows of one head or one paged
+  /// block) are one byte range, asked for line by line: ~1.5 instructions per line against ~6
+  /// row by row (callgrind: 25 instructions per 4-line row in `accumulate`).
+  @inline(__always)
+  func rows(_ lo: Int, _ hi: Int) {
+    let end = hi < count ? hi : count
+    guard lo < end else { return }
+    if strideBytes == rowBytes {
+      var line = base + lo &* strideBytes
+      let stop = base + end &* strideBytes
+      while line < stop {
+        prefetch(line)
+        line += 64
+      }
+    } else {
+      for j in lo..<end { row(j) }
+    }
   }
 }
 
@@ -188,14 +218,18 @@ extension DecodeKernel {
     }
   }
 
-  /// `accumulate` for 4 consecutive rows: blocks of 16 output dims (8 accumulators, the FMA
-  /// pipes' 2 × latency 4), P broadcast per (row, key); a last block of 8 dims when Dvp is not a
-  /// multiple of 16. `Rows` says how V is stored (Float32 tile or Float16 cache rows,
-  /// `strideBytes` apart). `prefetch` rows are asked for a few before each block.
+  /// `accumulate` for 4 consecutive rows: blocks of 24 output dims (12 accumulators), then
+  /// blocks of 16 (8 accumulators, the FMA pipes' 2 × latency 4) and a last 8 for the dims that
+  /// do not split into 24s; P broadcast per (row, key). `Rows` says how V is stored (Float32
+  /// tile or 16-bit cache rows, `strideBytes` apart). `prefetch` rows are asked for a few
+  /// before each block.
   ///
-  /// Blocks of 24 dims (12 accumulators) measured faster in C (clang: 73–91 against 52–73
-  /// GFLOP/s from L1), but here LLVM unrolls the key loop by 2, hoists the second key's
-  /// broadcasts and spills 6 accumulators per key: slower, so not used.
+  /// Why 24: a block's 4 broadcasts serve 12 FMAs instead of 8, so the kernel issues fewer
+  /// instructions per FMA (15 against 17.5 per 8 FMAs in the compiled loops), and this kernel
+  /// is bound by instruction issue more than by the FMA pipes (callgrind: ~460 instructions
+  /// per key and kv head for 128 FMAs at D = 128, G = 4). It needs the 16-bit rows widened by
+  /// the C helpers (`tessera_widen_half8`): through `SIMD8<Float>(SIMD8<Float16>)` LLVM
+  /// spilled 6 accumulators per key here. In C, from L1: 78–84 against 57–68 GFLOP/s.
   @inline(__always)
   static func accumulateFourRows<Rows: RowElements>(
     _: Rows.Type, probabilities p: UnsafePointer<Float>, scoreStride: Int, keyCount: Int,
@@ -214,10 +248,76 @@ extension DecodeKernel {
     // The prefetch rows are spread over the passes (a few rows before each pass's key loop):
     // asked for inside the key loop, the checks and the loop cost registers, and LLVM spilled
     // the broadcasts of the FMA loop to the stack.
-    let passes = (paddedValueDim &+ 15) / 16
+    // Blocks of 8 dims: k passes of 24 (12 accumulators) and the rest in passes of 16 (and a
+    // last 8): k is the largest with 3k ≤ blocks and blocks − 3k even.
+    let blocks = paddedValueDim &>> 3
+    var wide = blocks / 3
+    if (blocks &- 3 &* wide) & 1 != 0 { wide &-= 1 }
+    if wide < 0 { wide = 0 }
+    let passes = wide &+ (blocks &- 3 &* wide &+ 1) / 2
+    let perPass = prefetch?.perPass(passes) ?? 0
+    var pass = 0
     var d = 0
+    while pass < wide {
+      prefetch?.rows(ofPass: pass, perPass: perPass)
+      let offset = d &* 4
+      var o00 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a0
+      var o01 = out.loadUnaligned(fromByteOffset: offset &+ 32, as: Vec.self) * a0
+      var o02 = out.loadUnaligned(fromByteOffset: offset &+ 64, as: Vec.self) * a0
+      var o10 = out.loadUnaligned(fromByteOffset: rowBytes &+ offset, as: Vec.self) * a1
+      var o11 = out.loadUnaligned(fromByteOffset: rowBytes &+ offset &+ 32, as: Vec.self) * a1
+      var o12 = out.loadUnaligned(fromByteOffset: rowBytes &+ offset &+ 64, as: Vec.self) * a1
+      var o20 = out.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ offset, as: Vec.self) * a2
+      var o21 =
+        out.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ offset &+ 32, as: Vec.self) * a2
+      var o22 =
+        out.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ offset &+ 64, as: Vec.self) * a2
+      var o30 = out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset, as: Vec.self) * a3
+      var o31 =
+        out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset &+ 32, as: Vec.self) * a3
+      var o32 =
+        out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset &+ 64, as: Vec.self) * a3
+      var v = values
+      for c in 0..<keyCount {
+        let x0 = Rows.load(v, d)
+        let x1 = Rows.load(v, d &+ 8)
+        let x2 = Rows.load(v, d &+ 16)
+        let w0 = Vec(repeating: p[c])
+        o00 = fma(w0, x0, o00)
+        o01 = fma(w0, x1, o01)
+        o02 = fma(w0, x2, o02)
+        let w1 = Vec(repeating: p1[c])
+        o10 = fma(w1, x0, o10)
+        o11 = fma(w1, x1, o11)
+        o12 = fma(w1, x2, o12)
+        let w2 = Vec(repeating: p2[c])
+        o20 = fma(w2, x0, o20)
+        o21 = fma(w2, x1, o21)
+        o22 = fma(w2, x2, o22)
+        let w3 = Vec(repeating: p3[c])
+        o30 = fma(w3, x0, o30)
+        o31 = fma(w3, x1, o31)
+        o32 = fma(w3, x2, o32)
+        v += strideBytes
+      }
+      out.storeBytes(of: o00, toByteOffset: offset, as: Vec.self)
+      out.storeBytes(of: o01, toByteOffset: offset &+ 32, as: Vec.self)
+      out.storeBytes(of: o02, toByteOffset: offset &+ 64, as: Vec.self)
+      out.storeBytes(of: o10, toByteOffset: rowBytes &+ offset, as: Vec.self)
+      out.storeBytes(of: o11, toByteOffset: rowBytes &+ offset &+ 32, as: Vec.self)
+      out.storeBytes(of: o12, toByteOffset: rowBytes &+ offset &+ 64, as: Vec.self)
+      out.storeBytes(of: o20, toByteOffset: 2 &* rowBytes &+ offset, as: Vec.self)
+      out.storeBytes(of: o21, toByteOffset: 2 &* rowBytes &+ offset &+ 32, as: Vec.self)
+      out.storeBytes(of: o22, toByteOffset: 2 &* rowBytes &+ offset &+ 64, as: Vec.self)
+      out.storeBytes(of: o30, toByteOffset: 3 &* rowBytes &+ offset, as: Vec.self)
+      out.storeBytes(of: o31, toByteOffset: 3 &* rowBytes &+ offset &+ 32, as: Vec.self)
+      out.storeBytes(of: o32, toByteOffset: 3 &* rowBytes &+ offset &+ 64, as: Vec.self)
+      d &+= 24
+      pass &+= 1
+    }
     while d < paddedValueDim {
-      prefetch?.rows(ofPass: d / 16, passes: passes)
+      prefetch?.rows(ofPass: pass, perPass: perPass)
+      pass &+= 1
       let offset = d &* 4
       // Two vectors per row unless only 8 dims remain (then the second is the first again and
       // is not stored).
@@ -278,6 +378,7 @@ extension DecodeKernel {
     strideBytes: Int, keyCount: Int, scores: UnsafeMutablePointer<Float>, scoreStride: Int,
     pairs: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil
   ) {
+    let depth = depthBytes &>> 2
     let q0 = UnsafeRawPointer(queries)
     let q1 = q0 + depthBytes
     let q2 = q1 + depthBytes
@@ -289,24 +390,34 @@ extension DecodeKernel {
       let k1 = j &+ 1 < keyCount ? k0 + strideBytes : k0
       var a00 = Vec(), a01 = Vec(), a10 = Vec(), a11 = Vec()
       var a20 = Vec(), a21 = Vec(), a30 = Vec(), a31 = Vec()
-      var off = 0
-      while off < depthBytes {
-        let x0 = Rows.load(k0, off &>> 2)
-        let x1 = Rows.load(k1, off &>> 2)
-        let y0 = q0.loadUnaligned(fromByteOffset: off, as: Vec.self)
+      // Indexed by element (Q at e·4 bytes, K at e·2 or e·4: one index register and scaled
+      // addressing) and 16 dims per iteration. Indexed by Q's byte offset, a 16-bit K's offset
+      // cost a `mov` + `sar` per 8 FMAs: callgrind, 19 → 14.75 instructions per 8 FMAs in the
+      // compiled loop, 211 → 180 per key in `scores` (D = 128, 4 rows, Float16).
+      @inline(__always)
+      func chunk(_ e: Int) {
+        let x0 = Rows.load(k0, e)
+        let x1 = Rows.load(k1, e)
+        let y0 = q0.loadUnaligned(fromByteOffset: e &* 4, as: Vec.self)
         a00 = fma(y0, x0, a00)
         a01 = fma(y0, x1, a01)
-        let y1 = q1.loadUnaligned(fromByteOffset: off, as: Vec.self)
+        let y1 = q1.loadUnaligned(fromByteOffset: e &* 4, as: Vec.self)
         a10 = fma(y1, x0, a10)
         a11 = fma(y1, x1, a11)
-        let y2 = q2.loadUnaligned(fromByteOffset: off, as: Vec.self)
+        let y2 = q2.loadUnaligned(fromByteOffset: e &* 4, as: Vec.self)
         a20 = fma(y2, x0, a20)
         a21 = fma(y2, x1, a21)
-        let y3 = q3.loadUnaligned(fromByteOffset: off, as: Vec.self)
+        let y3 = q3.loadUnaligned(fromByteOffset: e &* 4, as: Vec.self)
         a30 = fma(y3, x0, a30)
         a31 = fma(y3, x1, a31)
-        off &+= 32
       }
+      var e = 0
+      while e &+ 16 <= depth {
+        chunk(e)
+        chunk(e &+ 8)
+        e &+= 16
+      }
+      if e < depth { chunk(e) }
       if let prefetch {
         prefetch.row(j)
         prefetch.row(j &+ 1)
@@ -478,9 +589,10 @@ extension DecodeKernel {
     let out = UnsafeMutableRawPointer(acc)
     // The prefetch rows, spread over the passes as in `accumulateFourRows`.
     let passes = paddedValueDim / 64 + (paddedValueDim % 64) / 32 + (paddedValueDim % 32) / 8
+    let perPass = prefetch?.perPass(passes) ?? 0
     var pass = 0
     func prefetchPass() {
-      prefetch?.rows(ofPass: pass, passes: passes)
+      prefetch?.rows(ofPass: pass, perPass: perPass)
       pass &+= 1
     }
     var d = 0

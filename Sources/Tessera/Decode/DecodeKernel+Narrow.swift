@@ -35,18 +35,21 @@ extension DecodeKernel {
   static func accumulateNarrow(
     type: ScalarType, probabilities: UnsafePointer<Float>, rows: Int, scoreStride: Int,
     keyCount: Int, values: UnsafeRawPointer, strideBytes: Int, paddedValueDim: Int,
-    alpha: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil
+    alpha: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil,
+    split: Int = .max, second: UnsafeRawPointer? = nil, prefetch2: RowPrefetch? = nil
   ) {
     if type == .bfloat16 {
       Self.accumulate(
         BFloat16Elements.self, probabilities: probabilities, rows: rows, scoreStride: scoreStride,
         keyCount: keyCount, values: values, strideBytes: strideBytes,
-        paddedValueDim: paddedValueDim, alpha: alpha, acc: acc, prefetch: prefetch)
+        paddedValueDim: paddedValueDim, alpha: alpha, acc: acc, prefetch: prefetch, split: split,
+        second: second, prefetch2: prefetch2)
     } else {
       Self.accumulate(
         Float16Elements.self, probabilities: probabilities, rows: rows, scoreStride: scoreStride,
         keyCount: keyCount, values: values, strideBytes: strideBytes,
-        paddedValueDim: paddedValueDim, alpha: alpha, acc: acc, prefetch: prefetch)
+        paddedValueDim: paddedValueDim, alpha: alpha, acc: acc, prefetch: prefetch, split: split,
+        second: second, prefetch2: prefetch2)
     }
   }
 }

@@ -234,8 +234,13 @@ extension DecodeKernel {
   static func accumulateFourRows<Rows: RowElements>(
     _: Rows.Type, probabilities p: UnsafePointer<Float>, scoreStride: Int, keyCount: Int,
     values: UnsafeRawPointer, strideBytes: Int, paddedValueDim: Int,
-    alpha: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil
+    alpha: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil,
+    split: Int = .max, second: UnsafeRawPointer? = nil, prefetch2: RowPrefetch? = nil
   ) {
+    // Keys [0, firstEnd) are rows of `values`, the rest rows of `second` (a tile over 2 paged
+    // blocks), in key order within each pass.
+    let firstEnd = split < keyCount ? split : keyCount
+    let secondBase = second ?? values
     let a0 = Vec(repeating: alpha[0])
     let a1 = Vec(repeating: alpha[1])
     let a2 = Vec(repeating: alpha[2])
@@ -256,10 +261,12 @@ extension DecodeKernel {
     if wide < 0 { wide = 0 }
     let passes = wide &+ (blocks &- 3 &* wide &+ 1) / 2
     let perPass = prefetch?.perPass(passes) ?? 0
+    let perPass2 = prefetch2?.perPass(passes) ?? 0
     var pass = 0
     var d = 0
     while pass < wide {
       prefetch?.rows(ofPass: pass, perPass: perPass)
+      prefetch2?.rows(ofPass: pass, perPass: perPass2)
       let offset = d &* 4
       var o00 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a0
       var o01 = out.loadUnaligned(fromByteOffset: offset &+ 32, as: Vec.self) * a0
@@ -277,8 +284,8 @@ extension DecodeKernel {
         out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset &+ 32, as: Vec.self) * a3
       var o32 =
         out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset &+ 64, as: Vec.self) * a3
-      var v = values
-      for c in 0..<keyCount {
+      @inline(__always)
+      func key(_ c: Int, _ v: UnsafeRawPointer) {
         let x0 = Rows.load(v, d)
         let x1 = Rows.load(v, d &+ 8)
         let x2 = Rows.load(v, d &+ 16)
@@ -298,7 +305,19 @@ extension DecodeKernel {
         o30 = fma(w3, x0, o30)
         o31 = fma(w3, x1, o31)
         o32 = fma(w3, x2, o32)
+      }
+      var v = values
+      var c = 0
+      while c < firstEnd {
+        key(c, v)
         v += strideBytes
+        c &+= 1
+      }
+      v = secondBase
+      while c < keyCount {
+        key(c, v)
+        v += strideBytes
+        c &+= 1
       }
       out.storeBytes(of: o00, toByteOffset: offset, as: Vec.self)
       out.storeBytes(of: o01, toByteOffset: offset &+ 32, as: Vec.self)
@@ -317,6 +336,7 @@ extension DecodeKernel {
     }
     while d < paddedValueDim {
       prefetch?.rows(ofPass: pass, perPass: perPass)
+      prefetch2?.rows(ofPass: pass, perPass: perPass2)
       pass &+= 1
       let offset = d &* 4
       // Two vectors per row unless only 8 dims remain (then the second is the first again and
@@ -333,8 +353,8 @@ extension DecodeKernel {
       var o30 = out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset, as: Vec.self) * a3
       var o31 =
         out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset &+ second, as: Vec.self) * a3
-      var v = values
-      for c in 0..<keyCount {
+      @inline(__always)
+      func key(_ c: Int, _ v: UnsafeRawPointer) {
         let x0 = Rows.load(v, d)
         let x1 = Rows.load(v, d &+ secondElement)
         let w0 = Vec(repeating: p[c])
@@ -349,7 +369,19 @@ extension DecodeKernel {
         let w3 = Vec(repeating: p3[c])
         o30 = fma(w3, x0, o30)
         o31 = fma(w3, x1, o31)
+      }
+      var v = values
+      var c = 0
+      while c < firstEnd {
+        key(c, v)
         v += strideBytes
+        c &+= 1
+      }
+      v = secondBase
+      while c < keyCount {
+        key(c, v)
+        v += strideBytes
+        c &+= 1
       }
       out.storeBytes(of: o00, toByteOffset: offset, as: Vec.self)
       out.storeBytes(of: o10, toByteOffset: rowBytes &+ offset, as: Vec.self)
@@ -553,12 +585,17 @@ extension DecodeKernel {
   /// stored as `Rows` says; `paddedValueDim` (Dvp, a multiple of 8) floats per accumulator row.
   /// Every output element sees the same operations in the same order whichever block computes
   /// it, so the blocking never changes the bits.
+  ///
+  /// With `second`, keys [split, keyCount) are rows of `second` instead (a tile over two paged
+  /// blocks; 4-row groups only), and `prefetch2` is spread over the passes like `prefetch`.
   @inline(never)
   static func accumulate<Rows: RowElements>(
     _: Rows.Type, probabilities: UnsafePointer<Float>, rows: Int, scoreStride: Int,
     keyCount: Int, values: UnsafeRawPointer, strideBytes: Int, paddedValueDim: Int,
-    alpha: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil
+    alpha: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil,
+    split: Int = .max, second: UnsafeRawPointer? = nil, prefetch2: RowPrefetch? = nil
   ) {
+    precondition(second == nil || rows % 4 == 0, "two value runs need 4-row blocks")
     // Blocks of 4 rows × 16 dims: each V vector is loaded once and meets 4 rows (6 loads per 8
     // FMAs) instead of once per row (9 per 8, from L2 once the tiles outgrow L1).
     var r0 = 0
@@ -567,7 +604,8 @@ extension DecodeKernel {
         Rows.self, probabilities: probabilities + r0 &* scoreStride, scoreStride: scoreStride,
         keyCount: keyCount, values: values, strideBytes: strideBytes,
         paddedValueDim: paddedValueDim, alpha: alpha + r0, acc: acc + r0 &* paddedValueDim,
-        prefetch: r0 == 0 ? prefetch : nil)
+        prefetch: r0 == 0 ? prefetch : nil, split: split, second: second,
+        prefetch2: r0 == 0 ? prefetch2 : nil)
       r0 &+= 4
     }
     for r in r0..<rows {

@@ -16,18 +16,19 @@ extension DecodeKernel {
   static func scoresNarrow(
     type: ScalarType, queries: UnsafePointer<Float>, rows: Int, depth: Int,
     keys: UnsafeRawPointer, strideBytes: Int, keyCount: Int, scores: UnsafeMutablePointer<Float>,
-    scoreStride: Int, pairs: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil
+    scoreStride: Int, pairs: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil,
+    split: Int = .max, second: UnsafeRawPointer? = nil, prefetch2: RowPrefetch? = nil
   ) {
     if type == .bfloat16 {
       Self.scores(
         BFloat16Elements.self, queries: queries, rows: rows, depth: depth, keys: keys,
         strideBytes: strideBytes, keyCount: keyCount, scores: scores, scoreStride: scoreStride,
-        pairs: pairs, prefetch: prefetch)
+        pairs: pairs, prefetch: prefetch, split: split, second: second, prefetch2: prefetch2)
     } else {
       Self.scores(
         Float16Elements.self, queries: queries, rows: rows, depth: depth, keys: keys,
         strideBytes: strideBytes, keyCount: keyCount, scores: scores, scoreStride: scoreStride,
-        pairs: pairs, prefetch: prefetch)
+        pairs: pairs, prefetch: prefetch, split: split, second: second, prefetch2: prefetch2)
     }
   }
 

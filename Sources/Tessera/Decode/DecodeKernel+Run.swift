@@ -299,7 +299,7 @@ extension DecodeKernel {
   /// then 1, which skips the rescale), so every output sees the same operations in the same
   /// order as for a contiguous tile. Each run's scores prefetch its V rows, and each run's P·V
   /// prefetches the next tile's K rows at the same offsets (up to the end of their block); a
-  /// tile over exactly two blocks in 4-row groups runs P·V once over both runs.
+  /// tile over exactly two blocks in 4-row groups runs scores and P·V once over both runs.
   ///
   /// Widened, a paged tile cost a Float32 store per element of K and V and was read with no
   /// prefetch. `tessera decode --batch 4 --heads 32 --kv-heads 8 --dim 128 --kv-seq 32768
@@ -313,6 +313,49 @@ extension DecodeKernel {
     let map = ops.map
     let rows = ops.rows
     let stride = DecodeScratch.scoreStride
+    // A tile over exactly two blocks (the first run even, so no key pair of `scores` straddles
+    // them), in 4-row groups: one scores call and one P·V call over
+    // both runs (each pass of P·V continues from the first run's rows into the second's),
+    // instead of one of each per run, which paid every P·V pass's accumulator loads, alpha
+    // scaling and stores twice. Same operations per output in the same order. `tessera decode
+    // --batch 4 --heads 32 --kv-heads 8 --dim 128 --kv-seq 32768 --dtype f16 --paged
+    // --block-size 16`, per-run and fused forms alternated in one process, median speed ratio
+    // over 40 (2 threads) or 20 (1 thread) pairs: fused P·V 1.02–1.04 in 3 runs on 2 threads,
+    // 1.05 on 1; fused scores on top of it 1.02–1.04 on 2 threads, 1.02 on 1.
+    let mid = (c0 / map.blockRows + 1) * map.blockRows
+    if rows % 4 == 0 && (mid - c0) % 2 == 0 && mid < c0 + n
+      && (c0 + n - 1) / map.blockRows == mid / map.blockRows
+    {
+      let first = map.row(sequence: sequence, position: c0)
+      let second = map.row(sequence: sequence, position: mid)
+      func values(_ row: Int, _ count: Int) -> RowPrefetch {
+        RowPrefetch(
+          base: map.valueHeads[kvHead] + row * map.valueRowBytes,
+          strideBytes: map.valueRowBytes, rowBytes: map.valueRowBytes, count: count)
+      }
+      scoresNarrow(
+        type: map.scalarType, queries: scratch.qHat, rows: rows, depth: ops.depth,
+        keys: map.keyHeads[kvHead] + first * map.keyRowBytes, strideBytes: map.keyRowBytes,
+        keyCount: n, scores: scratch.scores, scoreStride: stride, pairs: scratch.pairs,
+        prefetch: values(first, mid - c0), split: mid - c0,
+        second: map.keyHeads[kvHead] + second * map.keyRowBytes,
+        prefetch2: values(second, c0 + n - mid))
+      finishScores(
+        ops, first: c0, count: n, masked: masked, changesScores: changesScores, scratch: scratch)
+      accumulateNarrow(
+        type: map.scalarType, probabilities: scratch.scores, rows: rows, scoreStride: stride,
+        keyCount: n, values: map.valueHeads[kvHead] + first * map.valueRowBytes,
+        strideBytes: map.valueRowBytes, paddedValueDim: ops.valueDepth,
+        alpha: scratch.alpha, acc: scratch.acc,
+        prefetch: nextKeys(
+          ops, sequence: sequence,
+          kvHead: kvHead, run: c0, end: mid, tile: n, limit: end),
+        split: mid - c0, second: map.valueHeads[kvHead] + second * map.valueRowBytes,
+        prefetch2: nextKeys(
+          ops, sequence: sequence, kvHead: kvHead, run: mid, end: c0 + n,
+          tile: n, limit: end))
+      return
+    }
     var j = c0
     while j < c0 + n {
       let runEnd = min(c0 + n, (j / map.blockRows + 1) * map.blockRows)
@@ -329,61 +372,34 @@ extension DecodeKernel {
     }
     finishScores(
       ops, first: c0, count: n, masked: masked, changesScores: changesScores, scratch: scratch)
-    // The next tile's K rows at a run's offsets, cut at their block's end.
-    func nextKeys(run j: Int, end runEnd: Int) -> RowPrefetch? {
-      let next = j + n
-      let nextEnd = min(end, runEnd + n, (next / map.blockRows + 1) * map.blockRows)
-      guard next < nextEnd else { return nil }
-      return RowPrefetch(
-        base: map.keyHeads[kvHead] + map.row(sequence: sequence, position: next)
-          * map.keyRowBytes,
-        strideBytes: map.keyRowBytes, rowBytes: map.keyRowBytes, count: nextEnd - next)
-    }
-    // A tile over exactly two blocks, in 4-row groups: one P·V call over both runs (each pass
-    // continues from the first run's rows into the second's), instead of one call per run,
-    // which paid every pass's accumulator loads, alpha scaling and stores twice. Same
-    // operations per output in the same order. `tessera decode --batch 4 --heads 32 --kv-heads
-    // 8 --dim 128 --kv-seq 32768 --dtype f16 --paged --block-size 16`, per-run and fused calls
-    // alternated in one process, median speed ratio: 2 threads 1.02–1.04 (3 runs of 40
-    // pairs), 1 thread 1.05.
-    let mid = (c0 / map.blockRows + 1) * map.blockRows
-    if rows % 4 == 0 && mid < c0 + n
-      && (c0 + n - 1) / map.blockRows == mid / map.blockRows
-    {
-      accumulateNarrow(
-        type: map.scalarType, probabilities: scratch.scores, rows: rows,
-        scoreStride: stride, keyCount: n,
-        values: map.valueHeads[kvHead] + map.row(sequence: sequence, position: c0)
-          * map.valueRowBytes,
-        strideBytes: map.valueRowBytes, paddedValueDim: ops.valueDepth,
-        alpha: scratch.alpha, acc: scratch.acc, prefetch: nextKeys(run: c0, end: mid),
-        split: mid - c0,
-        second: map.valueHeads[kvHead] + map.row(sequence: sequence, position: mid)
-          * map.valueRowBytes,
-        prefetch2: nextKeys(run: mid, end: c0 + n))
-      return
-    }
     j = c0
     while j < c0 + n {
       let runEnd = min(c0 + n, (j / map.blockRows + 1) * map.blockRows)
       let row = map.row(sequence: sequence, position: j)
-      // The next tile's K rows at this run's offsets, cut at their block's end.
-      let next = j + n
-      let nextEnd = min(end, runEnd + n, (next / map.blockRows + 1) * map.blockRows)
       accumulateNarrow(
         type: map.scalarType, probabilities: scratch.scores + (j - c0), rows: rows,
         scoreStride: stride, keyCount: runEnd - j,
         values: map.valueHeads[kvHead] + row * map.valueRowBytes,
         strideBytes: map.valueRowBytes, paddedValueDim: ops.valueDepth,
         alpha: j == c0 ? scratch.alpha : scratch.ones, acc: scratch.acc,
-        prefetch: next < nextEnd
-          ? RowPrefetch(
-            base: map.keyHeads[kvHead] + map.row(sequence: sequence, position: next)
-              * map.keyRowBytes,
-            strideBytes: map.keyRowBytes, rowBytes: map.keyRowBytes, count: nextEnd - next)
-          : nil)
+        prefetch: nextKeys(
+          ops, sequence: sequence, kvHead: kvHead, run: j, end: runEnd, tile: n, limit: end))
       j = runEnd
     }
+  }
+  /// The next tile's K rows at run [run, end)'s offsets (tile `tile` keys later), cut at their
+  /// block's end and at `limit`; nil when there are none.
+  static func nextKeys(
+    _ ops: DecodeOperands, sequence: Int, kvHead: Int, run j: Int, end runEnd: Int, tile n: Int,
+    limit: Int
+  ) -> RowPrefetch? {
+    let map = ops.map
+    let next = j + n
+    let nextEnd = min(limit, runEnd + n, (next / map.blockRows + 1) * map.blockRows)
+    guard next < nextEnd else { return nil }
+    return RowPrefetch(
+      base: map.keyHeads[kvHead] + map.row(sequence: sequence, position: next) * map.keyRowBytes,
+      strideBytes: map.keyRowBytes, rowBytes: map.keyRowBytes, count: nextEnd - next)
   }
 
   /// Rows [first, first + count) of one head as a `RowPrefetch`, when they are one run of rows

@@ -136,13 +136,17 @@ extension DecodeKernel {
   /// S[r][c] = Q̂_r·K_c for `rows` rows of Q̂ (`depth` = Dp floats each, a multiple of 8) and
   /// `keyCount` key rows `strideBytes` apart, stored as `Rows` says (a Float32 tile or cache, or
   /// Float16/BFloat16 cache rows converted in registers: one body, so the same bits). Scores of
-  /// row r start at `scores + r·scoreStride`.
+  /// row r start at `scores + r·scoreStride`. With `second`, keys [split, keyCount) are rows of
+  /// `second` instead (a tile over two paged blocks; 4-row groups and an even split only), and
+  /// `prefetch2` holds the second run's rows to ask for, as `prefetch` the first's.
   @inline(never)
   static func scores<Rows: RowElements>(
     _: Rows.Type, queries: UnsafePointer<Float>, rows: Int, depth: Int, keys: UnsafeRawPointer,
     strideBytes: Int, keyCount: Int, scores: UnsafeMutablePointer<Float>, scoreStride: Int,
-    pairs: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil
+    pairs: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil, split: Int = .max,
+    second: UnsafeRawPointer? = nil, prefetch2: RowPrefetch? = nil
   ) {
+    precondition(second == nil || rows % 4 == 0, "two key runs need 4-row blocks")
     let depthBytes = depth &* 4
     // Blocks of 4 rows × 2 keys: each K vector is loaded once and meets 4 rows (6 loads per
     // 8 FMAs). Row by row, every row re-read the whole K tile (9 loads per 8 FMAs), and the
@@ -152,7 +156,8 @@ extension DecodeKernel {
       scoresFourRows(
         Rows.self, queries: queries + r0 &* depth, depthBytes: depthBytes, keys: keys,
         strideBytes: strideBytes, keyCount: keyCount, scores: scores + r0 &* scoreStride,
-        scoreStride: scoreStride, pairs: pairs, prefetch: r0 == 0 ? prefetch : nil)
+        scoreStride: scoreStride, pairs: pairs, prefetch: r0 == 0 ? prefetch : nil,
+        split: split, second: second, prefetch2: r0 == 0 ? prefetch2 : nil)
       r0 &+= 4
     }
     for r in r0..<rows {
@@ -408,58 +413,72 @@ extension DecodeKernel {
   static func scoresFourRows<Rows: RowElements>(
     _: Rows.Type, queries: UnsafePointer<Float>, depthBytes: Int, keys: UnsafeRawPointer,
     strideBytes: Int, keyCount: Int, scores: UnsafeMutablePointer<Float>, scoreStride: Int,
-    pairs: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil
+    pairs: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil, split: Int = .max,
+    second: UnsafeRawPointer? = nil, prefetch2: RowPrefetch? = nil
   ) {
     let depth = depthBytes &>> 2
     let q0 = UnsafeRawPointer(queries)
     let q1 = q0 + depthBytes
     let q2 = q1 + depthBytes
     let q3 = q2 + depthBytes
-    var j = 0
-    while j < keyCount {
-      // An odd last key pairs with itself; the duplicate column is not stored.
-      let k0 = keys + j &* strideBytes
-      let k1 = j &+ 1 < keyCount ? k0 + strideBytes : k0
-      var a00 = Vec(), a01 = Vec(), a10 = Vec(), a11 = Vec()
-      var a20 = Vec(), a21 = Vec(), a30 = Vec(), a31 = Vec()
-      // Indexed by element (Q at e·4 bytes, K at e·2 or e·4: one index register and scaled
-      // addressing) and 16 dims per iteration. Indexed by Q's byte offset, a 16-bit K's offset
-      // cost a `mov` + `sar` per 8 FMAs: callgrind, 19 → 14.75 instructions per 8 FMAs in the
-      // compiled loop, 211 → 180 per key in `scores` (D = 128, 4 rows, Float16).
-      @inline(__always)
-      func chunk(_ e: Int) {
-        let x0 = Rows.load(k0, e)
-        let x1 = Rows.load(k1, e)
-        let y0 = q0.loadUnaligned(fromByteOffset: e &* 4, as: Vec.self)
-        a00 = fma(y0, x0, a00)
-        a01 = fma(y0, x1, a01)
-        let y1 = q1.loadUnaligned(fromByteOffset: e &* 4, as: Vec.self)
-        a10 = fma(y1, x0, a10)
-        a11 = fma(y1, x1, a11)
-        let y2 = q2.loadUnaligned(fromByteOffset: e &* 4, as: Vec.self)
-        a20 = fma(y2, x0, a20)
-        a21 = fma(y2, x1, a21)
-        let y3 = q3.loadUnaligned(fromByteOffset: e &* 4, as: Vec.self)
-        a30 = fma(y3, x0, a30)
-        a31 = fma(y3, x1, a31)
+    // Keys [lo, hi) from rows at `base` (key lo first), pair by pair; `lo` is even.
+    @inline(__always)
+    func keyPairs(from lo: Int, to hi: Int, rows base: UnsafeRawPointer, prefetch: RowPrefetch?) {
+      var j = lo
+      while j < hi {
+        // An odd last key pairs with itself; the duplicate column is not stored.
+        let k0 = base + (j &- lo) &* strideBytes
+        let k1 = j &+ 1 < hi ? k0 + strideBytes : k0
+        var a00 = Vec(), a01 = Vec(), a10 = Vec(), a11 = Vec()
+        var a20 = Vec(), a21 = Vec(), a30 = Vec(), a31 = Vec()
+        // Indexed by element (Q at e·4 bytes, K at e·2 or e·4: one index register and scaled
+        // addressing) and 16 dims per iteration. Indexed by Q's byte offset, a 16-bit K's offset
+        // cost a `mov` + `sar` per 8 FMAs: callgrind, 19 → 14.75 instructions per 8 FMAs in the
+        // compiled loop, 211 → 180 per key in `scores` (D = 128, 4 rows, Float16).
+        @inline(__always)
+        func chunk(_ e: Int) {
+          let x0 = Rows.load(k0, e)
+          let x1 = Rows.load(k1, e)
+          let y0 = q0.loadUnaligned(fromByteOffset: e &* 4, as: Vec.self)
+          a00 = fma(y0, x0, a00)
+          a01 = fma(y0, x1, a01)
+          let y1 = q1.loadUnaligned(fromByteOffset: e &* 4, as: Vec.self)
+          a10 = fma(y1, x0, a10)
+          a11 = fma(y1, x1, a11)
+          let y2 = q2.loadUnaligned(fromByteOffset: e &* 4, as: Vec.self)
+          a20 = fma(y2, x0, a20)
+          a21 = fma(y2, x1, a21)
+          let y3 = q3.loadUnaligned(fromByteOffset: e &* 4, as: Vec.self)
+          a30 = fma(y3, x0, a30)
+          a31 = fma(y3, x1, a31)
+        }
+        var e = 0
+        while e &+ 16 <= depth {
+          chunk(e)
+          chunk(e &+ 8)
+          e &+= 16
+        }
+        if e < depth { chunk(e) }
+        if let prefetch {
+          prefetch.row(j &- lo)
+          prefetch.row(j &- lo &+ 1)
+        }
+        // Lanes [r0k0 r0k1 r1k0 r1k1 r2k0 r2k1 r3k0 r3k1], stored whole: storing the 8 lanes one
+        // by one into 4 rows made LLVM scalarize reduce8 (about 100 scalar adds and shuffles per
+        // key pair, against 128 FMAs); the transpose below puts 8 keys of each row together.
+        UnsafeMutableRawPointer(pairs + (j &>> 1) &* 8).storeBytes(
+          of: reduce8(a00, a01, a10, a11, a20, a21, a30, a31), as: Vec.self)
+        j &+= 2
       }
-      var e = 0
-      while e &+ 16 <= depth {
-        chunk(e)
-        chunk(e &+ 8)
-        e &+= 16
-      }
-      if e < depth { chunk(e) }
-      if let prefetch {
-        prefetch.row(j)
-        prefetch.row(j &+ 1)
-      }
-      // Lanes [r0k0 r0k1 r1k0 r1k1 r2k0 r2k1 r3k0 r3k1], stored whole: storing the 8 lanes one
-      // by one into 4 rows made LLVM scalarize reduce8 (about 100 scalar adds and shuffles per
-      // key pair, against 128 FMAs); the transpose below puts 8 keys of each row together.
-      UnsafeMutableRawPointer(pairs + (j &>> 1) &* 8).storeBytes(
-        of: reduce8(a00, a01, a10, a11, a20, a21, a30, a31), as: Vec.self)
-      j &+= 2
+    }
+    // Keys [0, split) are rows of `keys`, the rest rows of `second` (a tile over 2 paged
+    // blocks; an even split, so no pair straddles them), each run with its own prefetch rows.
+    // Two loops, not a choice per pair: the choice cost 25 instructions per key (callgrind).
+    let firstEnd = split < keyCount ? split : keyCount
+    keyPairs(from: 0, to: firstEnd, rows: keys, prefetch: prefetch)
+    if firstEnd < keyCount, let second {
+      precondition(firstEnd % 2 == 0, "the second run starts at an odd key")
+      keyPairs(from: firstEnd, to: keyCount, rows: second, prefetch: prefetch2)
     }
     // 4 pairs × 4 rows of 2 keys → 4 rows × 8 keys: a 4×4 transpose of 64-bit lanes. Pairs past
     // the last key hold stale values; they land in the padding that `softmax` sets to −∞.

@@ -159,18 +159,21 @@ extension DecodeKernel {
       let offset = d &* 4
       // Two vectors per row unless only 8 dims remain (then the second is the first again and
       // is not stored).
-      let second = d &+ 16 <= paddedValueDim ? 32 : 0
-      let secondElement = second / 4
+      let secondOffset = d &+ 16 <= paddedValueDim ? 32 : 0
+      let secondElement = secondOffset / 4
       var o00 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a0
-      var o01 = out.loadUnaligned(fromByteOffset: offset &+ second, as: Vec.self) * a0
+      var o01 = out.loadUnaligned(fromByteOffset: offset &+ secondOffset, as: Vec.self) * a0
       var o10 = out.loadUnaligned(fromByteOffset: rowBytes &+ offset, as: Vec.self) * a1
-      var o11 = out.loadUnaligned(fromByteOffset: rowBytes &+ offset &+ second, as: Vec.self) * a1
+      var o11 =
+        out.loadUnaligned(fromByteOffset: rowBytes &+ offset &+ secondOffset, as: Vec.self) * a1
       var o20 = out.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ offset, as: Vec.self) * a2
       var o21 =
-        out.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ offset &+ second, as: Vec.self) * a2
+        out.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ offset &+ secondOffset, as: Vec.self)
+        * a2
       var o30 = out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset, as: Vec.self) * a3
       var o31 =
-        out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset &+ second, as: Vec.self) * a3
+        out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset &+ secondOffset, as: Vec.self)
+        * a3
       @inline(__always)
       func key(_ c: Int, _ v: UnsafeRawPointer) {
         let x0 = Rows.load(v, d)
@@ -205,7 +208,7 @@ extension DecodeKernel {
       out.storeBytes(of: o10, toByteOffset: rowBytes &+ offset, as: Vec.self)
       out.storeBytes(of: o20, toByteOffset: 2 &* rowBytes &+ offset, as: Vec.self)
       out.storeBytes(of: o30, toByteOffset: 3 &* rowBytes &+ offset, as: Vec.self)
-      if second != 0 {
+      if secondOffset != 0 {
         out.storeBytes(of: o01, toByteOffset: offset &+ 32, as: Vec.self)
         out.storeBytes(of: o11, toByteOffset: rowBytes &+ offset &+ 32, as: Vec.self)
         out.storeBytes(of: o21, toByteOffset: 2 &* rowBytes &+ offset &+ 32, as: Vec.self)

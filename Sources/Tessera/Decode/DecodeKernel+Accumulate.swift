@@ -58,6 +58,7 @@ extension DecodeKernel {
     // Keys [0, firstEnd) are rows of `values`, the rest rows of `second` (a tile over 2 paged
     // blocks), in key order within each pass.
     let firstEnd = split < keyCount ? split : keyCount
+    precondition(firstEnd == keyCount || second != nil, "keys past the split need a second run")
     let secondBase = second ?? values
     let a0 = Vec(repeating: alpha[0])
     let a1 = Vec(repeating: alpha[1])

@@ -161,6 +161,7 @@ extension DecodeKernel {
     // blocks; an even split, so no pair straddles them), each run with its own prefetch rows.
     // Two loops, not a choice per pair: the choice cost 25 instructions per key (callgrind).
     let firstEnd = split < keyCount ? split : keyCount
+    precondition(firstEnd == keyCount || second != nil, "keys past the split need a second run")
     keyPairs(from: 0, to: firstEnd, rows: keys, prefetch: prefetch)
     if firstEnd < keyCount, let second {
       precondition(firstEnd % 2 == 0, "the second run starts at an odd key")

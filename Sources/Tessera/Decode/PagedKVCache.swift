@@ -4,6 +4,9 @@
 /// sampling, a shared system prompt), and `release` returns blocks to the pool when their last
 /// user lets go.
 ///
+/// Appends give a sequence the block after its last one when that is free, so a growing
+/// sequence's blocks stay adjacent (decode reads them in order; see `takeBlock`).
+///
 /// Blocks carry reference counts. A full shared block is never written again (appends go to
 /// fresh blocks); a shared *partial* last block is copied before a sequence appends into it
 /// (copy-on-write), so forks never see each other's new tokens.
@@ -15,9 +18,9 @@ public final class PagedKVCache: KVCache {
   public let blockSize: Int
   public let blockCount: Int
   private var tables: [[Int32]]
+  /// References per block; a block is free when it has none.
   private var refcounts: [Int32]
-  /// Free block ids; the next block handed out is the last one.
-  private var free: [Int32]
+  private var freeCount: Int
 
   /// - Parameters:
   ///   - sequences: sequences that exist (empty) from the start; more come from
@@ -36,7 +39,7 @@ public final class PagedKVCache: KVCache {
     blockCount = blocks
     tables = Array(repeating: [], count: max(0, sequences))
     refcounts = Array(repeating: 0, count: blocks)
-    free = (0..<blocks).reversed().map { Int32($0) }
+    freeCount = blocks
     try super.init(
       sequences: max(1, sequences), rowsPerHead: rows, kvHeads: kvHeads, headDim: headDim,
       valueDim: valueDim, scalarType: scalarType, topology: (runtime ?? .shared).topology)
@@ -46,8 +49,36 @@ public final class PagedKVCache: KVCache {
     }
   }
 
-  /// Blocks on the free list.
-  public var freeBlocks: Int { free.count }
+  /// Blocks no sequence references.
+  public var freeBlocks: Int { freeCount }
+
+  /// The free block an append gives a sequence whose last block is `previous` (nil: none yet):
+  /// the block right after `previous` when it is free, so a growing sequence's blocks stay
+  /// adjacent in the pool; otherwise the middle of the longest run of free blocks (its start
+  /// when the run begins the pool), which leaves the run's first half to the sequence whose
+  /// block precedes it. Decode reads a sequence's blocks in order: with 4 sequences filled
+  /// round-robin one block at a time, blocks handed out from a stack left each sequence's
+  /// blocks 4 apart, and `tessera decode --batch 4 --heads 32 --kv-heads 8 --kv-seq 32768
+  /// --dtype f16 --paged --block-size 16 --threads 2` read 12.9–14.6 GB/s against 17.7–22.4
+  /// with each sequence's blocks adjacent (contiguous cache: 17.7–21.3; 4 interleaved rounds).
+  /// The run search is a scan of the pool, paid only when the next block is taken.
+  private func takeBlock(after previous: Int32?) -> Int32 {
+    if let p = previous.map({ Int($0) + 1 }), p < blockCount, refcounts[p] == 0 {
+      return Int32(p)
+    }
+    var bestStart = 0
+    var bestLength = 0
+    var start = 0
+    for b in 0..<blockCount where refcounts[b] == 0 {
+      if b == 0 || refcounts[b - 1] != 0 { start = b }
+      if b - start + 1 > bestLength {
+        bestStart = start
+        bestLength = b - start + 1
+      }
+    }
+    precondition(bestLength > 0, "no free block (the caller checks freeBlocks first)")
+    return Int32(bestStart == 0 ? 0 : bestStart + (bestLength - 1) / 2)
+  }
 
   /// A new empty sequence; returns its id.
   public func addSequence() -> Int {
@@ -87,20 +118,22 @@ public final class PagedKVCache: KVCache {
     let filled = length % blockSize
     let copyOnWrite = filled != 0 && refcounts[Int(table[table.count - 1])] > 1
     let needed = newBlocks + (copyOnWrite ? 1 : 0)
-    if needed > free.count {
-      throw .outOfBlocks(needed: needed, free: free.count, total: blockCount)
+    if needed > freeCount {
+      throw .outOfBlocks(needed: needed, free: freeCount, total: blockCount)
     }
     if copyOnWrite {
       let shared = Int(table[table.count - 1])
-      let fresh = free.removeLast()
+      let fresh = takeBlock(after: table.count >= 2 ? table[table.count - 2] : nil)
+      refcounts[Int(fresh)] = 1
+      freeCount -= 1
       copyRows(from: shared * blockSize, to: Int(fresh) * blockSize, rows: filled)
       refcounts[shared] -= 1
-      refcounts[Int(fresh)] = 1
       table[table.count - 1] = fresh
     }
     for _ in 0..<newBlocks {
-      let fresh = free.removeLast()
+      let fresh = takeBlock(after: table.last)
       refcounts[Int(fresh)] = 1
+      freeCount -= 1
       table.append(fresh)
     }
     for t in 0..<tokens {
@@ -140,7 +173,7 @@ public final class PagedKVCache: KVCache {
     try check(sequence: sequence)
     for b in tables[sequence].reversed() {
       refcounts[Int(b)] -= 1
-      if refcounts[Int(b)] == 0 { free.append(b) }
+      if refcounts[Int(b)] == 0 { freeCount += 1 }
     }
     tables[sequence] = []
     lengths[sequence] = 0
@@ -169,15 +202,14 @@ public final class PagedKVCache: KVCache {
       throw .invalidBlockTable(sequence: sequence, detail: "a block appears twice")
     }
     // Take the new references before dropping the old ones, so blocks in both stay alive.
-    let taken = Set(blocks.filter { refcounts[Int($0)] == 0 })
-    free.removeAll { taken.contains($0) }
+    freeCount -= blocks.count { refcounts[Int($0)] == 0 }
     for b in blocks { refcounts[Int(b)] += 1 }
     let old = tables[sequence]
     tables[sequence] = blocks
     lengths[sequence] = length
     for b in old.reversed() {
       refcounts[Int(b)] -= 1
-      if refcounts[Int(b)] == 0 { free.append(b) }
+      if refcounts[Int(b)] == 0 { freeCount += 1 }
     }
   }
 

@@ -125,19 +125,9 @@ extension DecodeKernel {
         o31 = fma(w3, x1, o31)
         o32 = fma(w3, x2, o32)
       }
-      var v = values
-      var c = 0
-      while c < firstEnd {
-        key(c, v)
-        v += strideBytes
-        c &+= 1
-      }
-      v = secondBase
-      while c < keyCount {
-        key(c, v)
-        v += strideBytes
-        c &+= 1
-      }
+      forEachKey(
+        firstEnd: firstEnd, keyCount: keyCount, first: values, second: secondBase,
+        strideBytes: strideBytes, key)
       out.storeBytes(of: o00, toByteOffset: offset, as: Vec.self)
       out.storeBytes(of: o01, toByteOffset: offset &+ 32, as: Vec.self)
       out.storeBytes(of: o02, toByteOffset: offset &+ 64, as: Vec.self)
@@ -192,19 +182,9 @@ extension DecodeKernel {
         o30 = fma(w3, x0, o30)
         o31 = fma(w3, x1, o31)
       }
-      var v = values
-      var c = 0
-      while c < firstEnd {
-        key(c, v)
-        v += strideBytes
-        c &+= 1
-      }
-      v = secondBase
-      while c < keyCount {
-        key(c, v)
-        v += strideBytes
-        c &+= 1
-      }
+      forEachKey(
+        firstEnd: firstEnd, keyCount: keyCount, first: values, second: secondBase,
+        strideBytes: strideBytes, key)
       out.storeBytes(of: o00, toByteOffset: offset, as: Vec.self)
       out.storeBytes(of: o10, toByteOffset: rowBytes &+ offset, as: Vec.self)
       out.storeBytes(of: o20, toByteOffset: 2 &* rowBytes &+ offset, as: Vec.self)
@@ -218,6 +198,28 @@ extension DecodeKernel {
       } else {
         d &+= 8
       }
+    }
+  }
+
+  /// Calls `body(c, row)` for keys c in 0..<keyCount in order: rows of `first` for c < firstEnd,
+  /// then rows of `second` (a P·V pass over one or two runs of value rows).
+  @inline(__always)
+  static func forEachKey(
+    firstEnd: Int, keyCount: Int, first: UnsafeRawPointer, second: UnsafeRawPointer,
+    strideBytes: Int, _ body: (Int, UnsafeRawPointer) -> Void
+  ) {
+    var v = first
+    var c = 0
+    while c < firstEnd {
+      body(c, v)
+      v += strideBytes
+      c &+= 1
+    }
+    v = second
+    while c < keyCount {
+      body(c, v)
+      v += strideBytes
+      c &+= 1
     }
   }
 

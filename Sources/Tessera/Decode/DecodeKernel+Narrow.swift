@@ -83,8 +83,8 @@ enum Float16Elements: RowElements {
 }
 
 /// BFloat16 cache rows, widened in registers (the upper 16 bits of a Float32: zero-extend and
-/// shift, as `widenRows` does), through the C helper for the same reason as Float16 (written
-/// in Swift, the 24-wide loop spilled 6 accumulators per 2 keys).
+/// shift), through the C helper for the same reason as Float16 (written in Swift, the 24-wide
+/// loop spilled 6 accumulators per 2 keys).
 enum BFloat16Elements: RowElements {
   @inline(__always)
   static func load(_ row: UnsafeRawPointer, _ element: Int) -> Vec {

@@ -314,10 +314,9 @@ extension DecodeKernel {
     let rows = ops.rows
     let stride = DecodeScratch.scoreStride
     // A tile over exactly two blocks (the first run even, so no key pair of `scores` straddles
-    // them), in 4-row groups: one scores call and one P·V call over
-    // both runs (each pass of P·V continues from the first run's rows into the second's),
-    // instead of one of each per run, which paid every P·V pass's accumulator loads, alpha
-    // scaling and stores twice. Same operations per output in the same order. `tessera decode
+    // them), in 4-row groups: one scores call and one P·V call over both runs (each pass of P·V
+    // continues from the first run's rows into the second's), instead of one of each per run,
+    // which paid every P·V pass's accumulator loads, alpha scaling and stores twice. Same operations per output in the same order. `tessera decode
     // --batch 4 --heads 32 --kv-heads 8 --dim 128 --kv-seq 32768 --dtype f16 --paged
     // --block-size 16`, per-run and fused forms alternated in one process, median speed ratio
     // over 40 (2 threads) or 20 (1 thread) pairs: fused P·V 1.02–1.04 in 3 runs on 2 threads,
@@ -328,18 +327,18 @@ extension DecodeKernel {
     {
       let first = map.row(sequence: sequence, position: c0)
       let second = map.row(sequence: sequence, position: mid)
-      func values(_ row: Int, _ count: Int) -> RowPrefetch {
-        RowPrefetch(
-          base: map.valueHeads[kvHead] + row * map.valueRowBytes,
-          strideBytes: map.valueRowBytes, rowBytes: map.valueRowBytes, count: count)
+      func values(_ start: Int, _ count: Int) -> RowPrefetch? {
+        runPrefetch(
+          ops, heads: map.valueHeads, rowBytes: map.valueRowBytes, sequence: sequence,
+          kvHead: kvHead, first: start, count: count)
       }
       scoresNarrow(
         type: map.scalarType, queries: scratch.qHat, rows: rows, depth: ops.depth,
         keys: map.keyHeads[kvHead] + first * map.keyRowBytes, strideBytes: map.keyRowBytes,
         keyCount: n, scores: scratch.scores, scoreStride: stride, pairs: scratch.pairs,
-        prefetch: values(first, mid - c0), split: mid - c0,
+        prefetch: values(c0, mid - c0), split: mid - c0,
         second: map.keyHeads[kvHead] + second * map.keyRowBytes,
-        prefetch2: values(second, c0 + n - mid))
+        prefetch2: values(mid, c0 + n - mid))
       finishScores(
         ops, first: c0, count: n, masked: masked, changesScores: changesScores, scratch: scratch)
       accumulateNarrow(
@@ -348,8 +347,7 @@ extension DecodeKernel {
         strideBytes: map.valueRowBytes, paddedValueDim: ops.valueDepth,
         alpha: scratch.alpha, acc: scratch.acc,
         prefetch: nextKeys(
-          ops, sequence: sequence,
-          kvHead: kvHead, run: c0, end: mid, tile: n, limit: end),
+          ops, sequence: sequence, kvHead: kvHead, run: c0, end: mid, tile: n, limit: end),
         split: mid - c0, second: map.valueHeads[kvHead] + second * map.valueRowBytes,
         prefetch2: nextKeys(
           ops, sequence: sequence, kvHead: kvHead, run: mid, end: c0 + n,
@@ -365,9 +363,9 @@ extension DecodeKernel {
         keys: map.keyHeads[kvHead] + row * map.keyRowBytes, strideBytes: map.keyRowBytes,
         keyCount: runEnd - j, scores: scratch.scores + (j - c0), scoreStride: stride,
         pairs: scratch.pairs,
-        prefetch: RowPrefetch(
-          base: map.valueHeads[kvHead] + row * map.valueRowBytes,
-          strideBytes: map.valueRowBytes, rowBytes: map.valueRowBytes, count: runEnd - j))
+        prefetch: runPrefetch(
+          ops, heads: map.valueHeads, rowBytes: map.valueRowBytes, sequence: sequence,
+          kvHead: kvHead, first: j, count: runEnd - j))
       j = runEnd
     }
     finishScores(
@@ -387,6 +385,7 @@ extension DecodeKernel {
       j = runEnd
     }
   }
+
   /// The next tile's K rows at run [run, end)'s offsets (tile `tile` keys later), cut at their
   /// block's end and at `limit`; nil when there are none.
   static func nextKeys(
@@ -396,10 +395,9 @@ extension DecodeKernel {
     let map = ops.map
     let next = j + n
     let nextEnd = min(limit, runEnd + n, (next / map.blockRows + 1) * map.blockRows)
-    guard next < nextEnd else { return nil }
-    return RowPrefetch(
-      base: map.keyHeads[kvHead] + map.row(sequence: sequence, position: next) * map.keyRowBytes,
-      strideBytes: map.keyRowBytes, rowBytes: map.keyRowBytes, count: nextEnd - next)
+    return runPrefetch(
+      ops, heads: map.keyHeads, rowBytes: map.keyRowBytes, sequence: sequence, kvHead: kvHead,
+      first: next, count: nextEnd - next)
   }
 
   /// Rows [first, first + count) of one head as a `RowPrefetch`, when they are one run of rows

@@ -231,8 +231,8 @@ extension DecodeKernel {
 
   /// Copies `rows` rows of `width` elements stored as `type` (`sourceStride` bytes apart) into
   /// Float rows `destinationStride` floats apart, zero-filling each row from `width` to
-  /// `paddedWidth`. Float16 widens 8 lanes per `vcvtph2ps` (with F16C), BFloat16 is a 16-bit
-  /// shift of a zero-extended load.
+  /// `paddedWidth`, 8 lanes at a time with the in-register kernels' loads (`Float16Elements`,
+  /// `BFloat16Elements`: the same values).
   @inline(never)
   static func widenRows(
     _ source: UnsafeRawPointer, type: ScalarType, sourceStride: Int, rows: Int, width: Int,
@@ -254,15 +254,12 @@ extension DecodeKernel {
         }
       case .float16:
         while d < vectorWidth {
-          let h = src.loadUnaligned(fromByteOffset: d &* 2, as: SIMD8<Float16>.self)
-          out.storeBytes(of: Vec(h), toByteOffset: d &* 4, as: Vec.self)
+          out.storeBytes(of: Float16Elements.load(src, d), toByteOffset: d &* 4, as: Vec.self)
           d &+= 8
         }
       case .bfloat16:
         while d < vectorWidth {
-          let h = src.loadUnaligned(fromByteOffset: d &* 2, as: SIMD8<UInt16>.self)
-          let bits = SIMD8<UInt32>(truncatingIfNeeded: h) &<< 16
-          out.storeBytes(of: unsafeBitCast(bits, to: Vec.self), toByteOffset: d &* 4, as: Vec.self)
+          out.storeBytes(of: BFloat16Elements.load(src, d), toByteOffset: d &* 4, as: Vec.self)
           d &+= 8
         }
       }

@@ -69,9 +69,10 @@ extension DecodeKernel {
     let p1 = p + scoreStride
     let p2 = p1 + scoreStride
     let p3 = p2 + scoreStride
-    // The prefetch rows are spread over the passes (a few rows before each pass's key loop):
-    // asked for inside the key loop, the checks and the loop cost registers, and LLVM spilled
-    // the broadcasts of the FMA loop to the stack.
+    // The prefetch lines are dealt out to the passes and asked for one per key inside each
+    // pass's key loop (`PrefetchLines`); the check and address use general registers, so the
+    // 12 accumulators, 3 V vectors and the broadcast still fill the 16 vector registers
+    // without a spill.
     // Blocks of 8 dims: k passes of 24 (12 accumulators) and the rest in passes of 16 (and a
     // last 8): k is the largest with 3k ≤ blocks and blocks − 3k even.
     let blocks = paddedValueDim &>> 3
@@ -79,13 +80,11 @@ extension DecodeKernel {
     if (blocks &- 3 &* wide) & 1 != 0 { wide &-= 1 }
     if wide < 0 { wide = 0 }
     let passes = wide &+ (blocks &- 3 &* wide &+ 1) / 2
-    let perPass = prefetch?.perPass(passes) ?? 0
-    let perPass2 = prefetch2?.perPass(passes) ?? 0
+    var lines = PrefetchLines(prefetch, prefetch2, passes: passes, keys: keyCount)
     var pass = 0
     var d = 0
     while pass < wide {
-      prefetch?.rows(ofPass: pass, perPass: perPass)
-      prefetch2?.rows(ofPass: pass, perPass: perPass2)
+      let share = lines.nextPass()
       let offset = d &* 4
       var o00 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a0
       var o01 = out.loadUnaligned(fromByteOffset: offset &+ 32, as: Vec.self) * a0
@@ -105,6 +104,7 @@ extension DecodeKernel {
         out.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ offset &+ 64, as: Vec.self) * a3
       @inline(__always)
       func key(_ c: Int, _ v: UnsafeRawPointer) {
+        share.ask(c)
         let x0 = Rows.load(v, d)
         let x1 = Rows.load(v, d &+ 8)
         let x2 = Rows.load(v, d &+ 16)
@@ -144,9 +144,7 @@ extension DecodeKernel {
       pass &+= 1
     }
     while d < paddedValueDim {
-      prefetch?.rows(ofPass: pass, perPass: perPass)
-      prefetch2?.rows(ofPass: pass, perPass: perPass2)
-      pass &+= 1
+      let share = lines.nextPass()
       let offset = d &* 4
       // Two vectors per row unless only 8 dims remain (then the second is the first again and
       // is not stored).
@@ -167,6 +165,7 @@ extension DecodeKernel {
         * a3
       @inline(__always)
       func key(_ c: Int, _ v: UnsafeRawPointer) {
+        share.ask(c)
         let x0 = Rows.load(v, d)
         let x1 = Rows.load(v, d &+ secondElement)
         let w0 = Vec(repeating: p[c])
@@ -232,20 +231,16 @@ extension DecodeKernel {
   ) {
     let a = Vec(repeating: alpha)
     let out = UnsafeMutableRawPointer(acc)
-    // The prefetch rows, spread over the passes as in `accumulateFourRows`.
+    // The prefetch lines, dealt out to the passes as in `accumulateFourRows`, two per key (2
+    // passes at D = 128: 64 lines each for 32 keys).
     let passes = paddedValueDim / 64 + (paddedValueDim % 64) / 32 + (paddedValueDim % 32) / 8
-    let perPass = prefetch?.perPass(passes) ?? 0
-    var pass = 0
-    func prefetchPass() {
-      prefetch?.rows(ofPass: pass, perPass: perPass)
-      pass &+= 1
-    }
+    var lines = PrefetchLines(prefetch, nil, passes: passes, keys: keyCount, linesPerKey: 2)
     var d = 0
     // 8 vectors (64 outputs) per pass: each key's FMA depends on the previous key's, so a
     // pass needs ≥ 8 independent chains (2 FMA pipes × latency 4 on Zen 3) to run at peak;
     // with 4 it is latency-bound at half speed (measured: ~2× slower per key at G = 4).
     while d &+ 64 <= paddedValueDim {
-      prefetchPass()
+      let share = lines.nextPass()
       let offset = d &* 4
       var o0 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a
       var o1 = out.loadUnaligned(fromByteOffset: offset &+ 32, as: Vec.self) * a
@@ -257,6 +252,7 @@ extension DecodeKernel {
       var o7 = out.loadUnaligned(fromByteOffset: offset &+ 224, as: Vec.self) * a
       var v = values
       for c in 0..<keyCount {
+        share.askTwo(c)
         let w = Vec(repeating: p[c])
         o0 = fma(w, Rows.load(v, d), o0)
         o1 = fma(w, Rows.load(v, d &+ 8), o1)
@@ -279,7 +275,7 @@ extension DecodeKernel {
       d &+= 64
     }
     while d &+ 32 <= paddedValueDim {
-      prefetchPass()
+      let share = lines.nextPass()
       let offset = d &* 4
       var o0 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a
       var o1 = out.loadUnaligned(fromByteOffset: offset &+ 32, as: Vec.self) * a
@@ -287,6 +283,7 @@ extension DecodeKernel {
       var o3 = out.loadUnaligned(fromByteOffset: offset &+ 96, as: Vec.self) * a
       var v = values
       for c in 0..<keyCount {
+        share.askTwo(c)
         let w = Vec(repeating: p[c])
         o0 = fma(w, Rows.load(v, d), o0)
         o1 = fma(w, Rows.load(v, d &+ 8), o1)
@@ -301,11 +298,12 @@ extension DecodeKernel {
       d &+= 32
     }
     while d < paddedValueDim {
-      prefetchPass()
+      let share = lines.nextPass()
       let offset = d &* 4
       var o0 = out.loadUnaligned(fromByteOffset: offset, as: Vec.self) * a
       var v = values
       for c in 0..<keyCount {
+        share.askTwo(c)
         o0 = fma(Vec(repeating: p[c]), Rows.load(v, d), o0)
         v += strideBytes
       }

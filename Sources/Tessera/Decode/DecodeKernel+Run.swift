@@ -411,9 +411,7 @@ extension DecodeKernel {
       return nil
     }
     let row = map.row(sequence: sequence, position: first)
-    return RowPrefetch(
-      base: heads[kvHead] + row * rowBytes, strideBytes: rowBytes, rowBytes: rowBytes,
-      count: count)
+    return RowPrefetch(base: heads[kvHead] + row * rowBytes, rowBytes: rowBytes, count: count)
   }
 
   /// Rows [first, first + count) of one head of a sequence as Float rows: in place when the

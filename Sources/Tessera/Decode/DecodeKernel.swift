@@ -16,10 +16,11 @@
 /// and Sq tokens of the group share it — and the tile stays in L1 for the R passes.
 enum DecodeKernel {}
 
-/// Rows to prefetch while a micro-kernel runs: `count` rows of `rowBytes` bytes, `strideBytes`
-/// apart (`DecodeKernel.runPrefetch`). `scores` asks for the tile's V rows (read in place), one
-/// per key as it goes, and `accumulate` for the next tile's K rows, a few before each of its
-/// dim passes, so memory works while the FMAs run instead of the next pass stalling on it.
+/// Rows to prefetch while a micro-kernel runs: `count` rows of `rowBytes` bytes that touch (a
+/// cache's rows of one head, within one paged block; `DecodeKernel.runPrefetch`). `scores`
+/// asks for the tile's V rows, a row per key as it goes, and `accumulate` for the next tile's
+/// K rows, a line per key inside the key loops of its dim passes (`PrefetchLines`), so memory
+/// works while the FMAs run instead of the next phase stalling on it.
 ///
 /// Measured (`tessera decode --batch 4 --heads 32 --kv-heads 8 --kv-seq 32768 --dtype f16`,
 /// same binary with and without, 6 interleaved runs each, medians): 6.26 → 6.92 GB/s on 1
@@ -27,14 +28,13 @@ enum DecodeKernel {}
 /// (the burst fills the core's miss buffers and the compute's loads queue behind it).
 struct RowPrefetch {
   let base: UnsafeRawPointer
-  let strideBytes: Int
   let rowBytes: Int
   let count: Int
 
   @inline(__always)
   func row(_ j: Int) {
     if j < count {
-      let row = base + j &* strideBytes
+      let row = base + j &* rowBytes
       var off = 0
       while off &+ 256 <= rowBytes {
         prefetch(row + off)
@@ -50,34 +50,99 @@ struct RowPrefetch {
     }
   }
 
-  /// Rows per pass when a kernel spreads them evenly over `passes` passes (a division: asked
-  /// once per kernel call, not per pass).
-  @inline(__always)
-  func perPass(_ passes: Int) -> Int { (count &+ passes &- 1) / passes }
+  /// The cache lines the rows touch: the first one and how many.
+  var lines: (first: UnsafeRawPointer, count: Int) {
+    let start = UInt(bitPattern: base) & ~63
+    let end = (UInt(bitPattern: base + count &* rowBytes) &+ 63) & ~63
+    return (UnsafeRawPointer(bitPattern: start)!, Int((end &- start) &>> 6))
+  }
+}
 
-  /// The rows of pass `pass` when each pass asks for `perPass` rows.
-  @inline(__always)
-  func rows(ofPass pass: Int, perPass: Int) {
-    rows(pass &* perPass, (pass &+ 1) &* perPass)
+/// The lines of up to two `RowPrefetch` runs (the next tile's K rows, in key order), dealt out
+/// to the dim passes of a P·V call in equal shares; each pass asks for its share one line per
+/// key inside its key loop (`PassLines.ask`).
+///
+/// Why inside the loop: asked for a few rows at a time before each pass (24 lines at D = 128,
+/// 6 passes), the burst found the core's ~24 L1 miss buffers still busy, and `prefetcht0`
+/// waits for one: `perf` put 15 % of `accumulate`'s samples on the instruction after that
+/// burst loop at 2 threads. One line per key keeps the requests at about the rate memory
+/// returns them. `tessera decode --batch 4 --heads 32 --kv-heads 8 --dim 128 --kv-seq 32768
+/// --dtype f16 --threads 2`, the old and new `accumulate` compiled side by side and alternated
+/// call by call in one process (median of 30–40 per-pair time ratios per run): 2 threads
+/// 1.5–7 % faster in 6 of 7 runs (median 3.5 %; the spread is the machine's), paged blocks of
+/// 16: 3–6 % (3 runs), 1 thread 0–4.5 % (3 runs), MHA (32/32 heads, 8192 keys) 1 %. Asking
+/// inside the scores loop the same way was 3–7 % slower than a row per key after each pair.
+struct PrefetchLines {
+  private var first: UnsafeRawPointer
+  private var firstLeft: Int
+  private var second: UnsafeRawPointer
+  private var secondLeft: Int
+  private let perPass: Int
+  private let inLoopMax: Int
+
+  /// Lines of `a` then `b`, over `passes` passes of `keys` keys each, asked for
+  /// `linesPerKey` per key (`PassLines.ask` or `askTwo`).
+  init(_ a: RowPrefetch?, _ b: RowPrefetch?, passes: Int, keys: Int, linesPerKey: Int = 1) {
+    let none = (first: UnsafeRawPointer(bitPattern: 64)!, count: 0)
+    let la = a?.lines ?? none
+    let lb = b?.lines ?? none
+    first = la.first
+    firstLeft = la.count
+    second = lb.first
+    secondLeft = lb.count
+    let total = la.count &+ lb.count
+    perPass = passes > 0 ? (total &+ passes &- 1) / passes : total
+    inLoopMax = keys &* linesPerKey
   }
 
-  /// Rows [lo, hi) (cut at `count`). Rows that touch (a cache's rows of one head or one paged
-  /// block) are one byte range, asked for line by line: ~1.5 instructions per line against ~6
-  /// row by row (callgrind: 25 instructions per 4-line row in `accumulate`).
+  /// The next pass's share: the lines one run can give one per key; the rest of the share
+  /// (a share that straddles the two runs, or more lines than the pass has keys: short tiles)
+  /// is asked for here at once.
   @inline(__always)
-  func rows(_ lo: Int, _ hi: Int) {
-    let end = hi < count ? hi : count
-    guard lo < end else { return }
-    if strideBytes == rowBytes {
-      var line = base + lo &* strideBytes
-      let stop = base + end &* strideBytes
-      while line < stop {
-        prefetch(line)
-        line += 64
-      }
-    } else {
-      for j in lo..<end { row(j) }
+  mutating func nextPass() -> PassLines {
+    var n = perPass
+    if firstLeft == 0 {
+      first = second
+      firstLeft = secondLeft
+      secondLeft = 0
     }
+    let inLoop = min(n, inLoopMax, firstLeft)
+    let share = PassLines(base: first, count: inLoop)
+    first += inLoop &* 64
+    firstLeft &-= inLoop
+    n &-= inLoop
+    while n > 0 && firstLeft &+ secondLeft > 0 {
+      if firstLeft == 0 {
+        first = second
+        firstLeft = secondLeft
+        secondLeft = 0
+      }
+      prefetch(first)
+      first += 64
+      firstLeft &-= 1
+      n &-= 1
+    }
+    return share
+  }
+}
+
+/// One pass's lines asked for inside its key loop: `count` lines from `base`, line c for key c
+/// (`ask`), or lines 2c and 2c + 1 (`askTwo`: the one-row kernel, whose passes are 64 dims
+/// wide and so fewer).
+struct PassLines {
+  let base: UnsafeRawPointer
+  let count: Int
+
+  @inline(__always)
+  func ask(_ c: Int) {
+    if c < count { prefetch(base + c &* 64) }
+  }
+
+  @inline(__always)
+  func askTwo(_ c: Int) {
+    let i = c &* 2
+    if i < count { prefetch(base + i &* 64) }
+    if i &+ 1 < count { prefetch(base + (i &+ 1) &* 64) }
   }
 }
 

@@ -66,9 +66,12 @@ extension DecodeKernel {
     let a3 = Vec(repeating: alpha[3])
     let rowBytes = paddedValueDim &* 4
     let out = UnsafeMutableRawPointer(acc)
-    let p1 = p + scoreStride
-    let p2 = p1 + scoreStride
-    let p3 = p2 + scoreStride
+    // The rows of P are `DecodeScratch.scoreStride` apart, a constant: the 4 broadcasts of a
+    // key address one register plus fixed displacements, which leaves general registers for
+    // the prefetch and the loop.
+    precondition(scoreStride == DecodeScratch.scoreStride, "P rows must be scoreStride apart")
+    let pr = UnsafeRawPointer(p)
+    let pRowBytes = DecodeScratch.scoreStride &* 4
     // The prefetch lines are dealt out to the passes and asked for one per key inside each
     // pass's key loop (`PrefetchLines`); the check and address use general registers, so the
     // 12 accumulators, 3 V vectors and the broadcast still fill the 16 vector registers
@@ -108,19 +111,19 @@ extension DecodeKernel {
         let x0 = Rows.load(v, d)
         let x1 = Rows.load(v, d &+ 8)
         let x2 = Rows.load(v, d &+ 16)
-        let w0 = Vec(repeating: p[c])
+        let w0 = Vec(repeating: pr.load(fromByteOffset: c &* 4, as: Float.self))
         o00 = fma(w0, x0, o00)
         o01 = fma(w0, x1, o01)
         o02 = fma(w0, x2, o02)
-        let w1 = Vec(repeating: p1[c])
+        let w1 = Vec(repeating: pr.load(fromByteOffset: pRowBytes &+ c &* 4, as: Float.self))
         o10 = fma(w1, x0, o10)
         o11 = fma(w1, x1, o11)
         o12 = fma(w1, x2, o12)
-        let w2 = Vec(repeating: p2[c])
+        let w2 = Vec(repeating: pr.load(fromByteOffset: 2 &* pRowBytes &+ c &* 4, as: Float.self))
         o20 = fma(w2, x0, o20)
         o21 = fma(w2, x1, o21)
         o22 = fma(w2, x2, o22)
-        let w3 = Vec(repeating: p3[c])
+        let w3 = Vec(repeating: pr.load(fromByteOffset: 3 &* pRowBytes &+ c &* 4, as: Float.self))
         o30 = fma(w3, x0, o30)
         o31 = fma(w3, x1, o31)
         o32 = fma(w3, x2, o32)
@@ -168,16 +171,16 @@ extension DecodeKernel {
         share.ask(c)
         let x0 = Rows.load(v, d)
         let x1 = Rows.load(v, d &+ secondElement)
-        let w0 = Vec(repeating: p[c])
+        let w0 = Vec(repeating: pr.load(fromByteOffset: c &* 4, as: Float.self))
         o00 = fma(w0, x0, o00)
         o01 = fma(w0, x1, o01)
-        let w1 = Vec(repeating: p1[c])
+        let w1 = Vec(repeating: pr.load(fromByteOffset: pRowBytes &+ c &* 4, as: Float.self))
         o10 = fma(w1, x0, o10)
         o11 = fma(w1, x1, o11)
-        let w2 = Vec(repeating: p2[c])
+        let w2 = Vec(repeating: pr.load(fromByteOffset: 2 &* pRowBytes &+ c &* 4, as: Float.self))
         o20 = fma(w2, x0, o20)
         o21 = fma(w2, x1, o21)
-        let w3 = Vec(repeating: p3[c])
+        let w3 = Vec(repeating: pr.load(fromByteOffset: 3 &* pRowBytes &+ c &* 4, as: Float.self))
         o30 = fma(w3, x0, o30)
         o31 = fma(w3, x1, o31)
       }

@@ -142,8 +142,39 @@ import Testing
     runtime.trace = nil
     let call = try #require(recorder.calls.first)
     #expect(call.name == "decode")
-    // 2 sequences × 2 kv heads × ⌈300/128⌉ = 3 splits.
+    // 2 sequences × 2 kv heads × ⌈300/128⌉ = 3 splits, one per work item (12 splits are too
+    // few to run several per item on 2 workers).
     #expect(recorder.slices.count == 12)
-    #expect(call.arguments(item: 0).map(\.0) == ["sequence", "kv_head", "split"])
+    #expect(call.arguments(item: 0).map(\.0) == ["sequence", "kv_head", "split", "splits"])
+  }
+
+  /// With many splits, a work item runs consecutive splits of one group (`DecodeChunks`): 76
+  /// splits of 16 keys on 2 workers go 2 per item, 10 items per group of 19.
+  @Test func decodeItemsRunConsecutiveSplits() throws {
+    let runtime = Runtime(topology: Self.twoNodes, minimumWorkPerWorker: 0)
+    let cache = try ContiguousKVCache(
+      sequences: 2, capacity: 300, kvHeads: 2, headDim: 16, runtime: runtime)
+    var g = SplitMix64(seed: 9)
+    for s in 0..<2 {
+      try cache.append(sequence: s, keys: g.floats(300 * 2 * 16), values: g.floats(300 * 2 * 16))
+    }
+    let recorder = TraceRecorder()
+    runtime.trace = recorder
+    _ = try Decode.forward(
+      DecodeProblem(batch: 2, queryHeads: 4), queries: g.floats(2 * 4 * 16), cache: cache,
+      options: DecodeOptions(threads: 2, splitSize: 16, runtime: runtime))
+    runtime.trace = nil
+    let call = try #require(recorder.calls.first)
+    #expect(recorder.slices.count == 40)
+    var splits: [[Int]] = Array(repeating: [], count: 4)
+    for item in 0..<40 {
+      let labels = Dictionary(uniqueKeysWithValues: call.arguments(item: item))
+      let group = try #require(labels["sequence"]) * 2 + (try #require(labels["kv_head"]))
+      let first = try #require(labels["split"])
+      let count = try #require(labels["splits"])
+      #expect((1...2).contains(count))
+      splits[group] += Array(first..<(first + count))
+    }
+    #expect(splits.allSatisfy { $0.sorted() == Array(0..<19) })
   }
 }

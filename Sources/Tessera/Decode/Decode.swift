@@ -87,9 +87,10 @@ public enum Decode {
     return keys * cache.kvHeads * (map.keyRowBytes + map.valueRowBytes)
   }
 
-  /// Runs every work item on the runtime: items are homed on their kv head's node (where the
-  /// cache placed that head's K/V) and claimed in index order (equal-cost items keep their
-  /// order), each worker with its own scratch. This is the only place that knows about threads.
+  /// Runs every work item on the runtime: items (`DecodeChunks`: runs of consecutive splits of
+  /// one group) are homed on their kv head's node (where the cache placed that head's K/V) and
+  /// claimed longest first (equal-cost items keep their order), each worker with its own
+  /// scratch. This is the only place that knows about threads.
   static func run(_ ops: DecodeOperands, options: DecodeOptions) {
     let runtime = options.runtime ?? .shared
     let nodes = runtime.topology.nodes.count
@@ -111,30 +112,41 @@ public enum Decode {
       costs.append(Double(ops.keyRange(item: i).count) * perKey + 230_000)
     }
     let total = costs.reduce(0, +)
+    let chunks = DecodeChunks(
+      ops,
+      splitsPerChunk: DecodeChunks.splitsPerChunk(
+        items: ops.itemCount,
+        workers: runtime.workers(
+          threads: options.threads, items: ops.itemCount, totalCost: total)))
     let kvHeads = ops.kvHeads
     let partition = WorkPartition(
-      itemCount: ops.itemCount, distances: runtime.topology.distances,
+      itemCount: chunks.count, distances: runtime.topology.distances,
       home: {
         WorkPartition.homeNode(
-          group: Int(ops.itemGroup[$0]) % kvHeads, groups: kvHeads, nodes: nodes)
+          group: Int(ops.itemGroup[chunks.first[$0]]) % kvHeads, groups: kvHeads, nodes: nodes)
       },
-      cost: { costs[$0] })
+      cost: { c in chunks.items(c).reduce(0) { $0 + costs[$1] } })
     let key = DecodeScratch.Key(rows: ops.rows, depth: ops.depth, valueDepth: ops.valueDepth)
     let scratches = SlotStates<DecodeScratch>(slots: runtime.workerCount)
     var work = ParallelWork(
       partition: partition,
-      workers: runtime.workers(threads: options.threads, items: ops.itemCount, totalCost: total),
+      workers: runtime.workers(threads: options.threads, items: chunks.count, totalCost: total),
       executor: options.executor ?? runtime.defaultExecutor,
-      body: { i, slot in
+      body: { c, slot in
         let scratch = scratches.state(for: slot) { slot.state(key) { DecodeScratch(key) } }
-        DecodeKernel.run(item: i, ops, scratch: scratch)
+        let items = chunks.items(c)
+        for i in items {
+          DecodeKernel.run(item: i, ops, scratch: scratch, continues: i + 1 < items.upperBound)
+        }
       })
     // Trace labels (read only when a `TraceRecorder` is attached to the runtime).
     work.name = "decode"
-    work.describe = { i in
+    work.describe = { c in
+      let i = chunks.first[c]
       let g = Int(ops.itemGroup[i])
       return [
         ("sequence", g / kvHeads), ("kv_head", g % kvHeads), ("split", Int(ops.itemSplit[i])),
+        ("splits", chunks.items(c).count),
       ]
     }
     runtime.run(work)

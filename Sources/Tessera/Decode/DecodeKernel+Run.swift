@@ -127,7 +127,11 @@ final class DecodeOperands: @unchecked Sendable {
 extension DecodeKernel {
   /// Runs work item `i`: the partial attention of one (batch entry, kv head) group's R rows over
   /// one split of its keys; the group's last item also merges.
-  static func run(item i: Int, _ ops: DecodeOperands, scratch: DecodeScratch) {
+  /// With `continues`, the same worker runs item i + 1 (the group's next split) right after:
+  /// the last tile asks for that split's first K rows (`DecodeChunks`).
+  static func run(
+    item i: Int, _ ops: DecodeOperands, scratch: DecodeScratch, continues: Bool = false
+  ) {
     let p = ops.problem
     let map = ops.map
     let g = Int(ops.itemGroup[i])
@@ -158,6 +162,9 @@ extension DecodeKernel {
     }
     scratch.acc.update(repeating: 0, count: rows * ops.valueDepth)
     let range = ops.keyRange(item: i)
+    // Where the next-tile K prefetch stops: this split's end, or the next split's when this
+    // worker runs it next.
+    let prefetchEnd = continues ? ops.keyRange(item: i + 1).upperBound : range.upperBound
     if !range.isEmpty {
       packQueries(ops, batch: b, kvHead: kvHead, into: scratch.qHat)
       let changesScores = p.modifiers.softcap != nil || p.modifiers.alibiSlopes != nil
@@ -173,7 +180,7 @@ extension DecodeKernel {
         // A 16-bit tile across paged blocks: computed in place run by run (same bits).
         if narrowRow == nil && runsTileEligible(ops, first: c0, count: n) {
           runsTile(
-            ops, sequence: sequence, kvHead: kvHead, first: c0, count: n, end: range.upperBound,
+            ops, sequence: sequence, kvHead: kvHead, first: c0, count: n, end: prefetchEnd,
             masked: c0 < maxStart || c0 + n > minEnd, changesScores: changesScores,
             scratch: scratch)
           c0 += n
@@ -218,7 +225,7 @@ extension DecodeKernel {
         // The next tile's K rows are fetched while P·V runs.
         let nextKeys = runPrefetch(
           ops, heads: map.keyHeads, rowBytes: map.keyRowBytes, sequence: sequence,
-          kvHead: kvHead, first: c0 + n, count: min(bk, range.upperBound - c0 - n))
+          kvHead: kvHead, first: c0 + n, count: min(bk, prefetchEnd - c0 - n))
         if let narrowRow {
           accumulateNarrow(
             type: map.scalarType, probabilities: scratch.scores, rows: rows, scoreStride: stride,

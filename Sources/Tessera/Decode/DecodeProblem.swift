@@ -103,7 +103,9 @@ public struct DecodeOptions: Hashable, Sendable {
   /// and merged by log-sum-exp in split order. A property of the call, never of the thread
   /// count, so the result is bitwise identical for any number of threads. 1024 keys of Float16
   /// K and V at D = 128 is 512 KiB per item: long enough to stream at full bandwidth and to
-  /// amortize the merge, short enough that B·Hkv·⌈n/1024⌉ items load-balance 2–64 cores.
+  /// amortize the merge, short enough that B·Hkv·⌈n/1024⌉ splits load-balance 2–64 cores
+  /// (the runtime runs up to 4 consecutive splits of a group as one work item when there are
+  /// plenty; the bits do not depend on it).
   public var splitSize: Int
   public var executor: ExecutorKind?
   public var runtime: Runtime?

@@ -219,15 +219,13 @@ extension DecodeKernel {
                 ops, heads: map.valueHeads, rowBytes: map.valueRowBytes, sequence: sequence,
                 kvHead: kvHead, first: c0, count: n))
         }
-        // The next tile's K rows are fetched while the softmax (its first ~2 KiB) and P·V run.
-        let (duringSoftmax, nextKeys) = splitForSoftmax(
-          runPrefetch(
-            ops, heads: map.keyHeads, rowBytes: map.keyRowBytes, sequence: sequence,
-            kvHead: kvHead, first: c0 + n, count: min(bk, prefetchEnd - c0 - n)),
-          rows: rows)
         finishScores(
           ops, first: c0, count: n, masked: c0 < maxStart || c0 + n > minEnd,
-          changesScores: changesScores, scratch: scratch, prefetch: duringSoftmax)
+          changesScores: changesScores, scratch: scratch)
+        // The next tile's K rows are fetched while P·V runs.
+        let nextKeys = runPrefetch(
+          ops, heads: map.keyHeads, rowBytes: map.keyRowBytes, sequence: sequence,
+          kvHead: kvHead, first: c0 + n, count: min(bk, prefetchEnd - c0 - n))
         if let narrowRow {
           accumulateNarrow(
             type: map.scalarType, probabilities: scratch.scores, rows: rows, scoreStride: stride,
@@ -268,7 +266,7 @@ extension DecodeKernel {
   /// ALiBi) when the problem has any, then the online softmax, which leaves the tile's alphas.
   static func finishScores(
     _ ops: DecodeOperands, first c0: Int, count n: Int, masked: Bool, changesScores: Bool,
-    scratch: DecodeScratch, prefetch: RowPrefetch? = nil
+    scratch: DecodeScratch
   ) {
     let stride = DecodeScratch.scoreStride
     if changesScores {
@@ -279,29 +277,7 @@ extension DecodeKernel {
     softmax(
       scores: scratch.scores, rows: ops.rows, scoreStride: stride, keyCount: n, firstKey: c0,
       masked: masked, rowStart: scratch.rowStart, rowEnd: scratch.rowEnd,
-      rowMax: scratch.rowMax, rowSum: scratch.rowSum, alpha: scratch.alpha, prefetch: prefetch)
-  }
-
-  /// The next tile's K rows split between the softmax and P·V: the first ~2 KiB (at most half
-  /// the rows) as one slice per softmax row (`RowPrefetch` "rows" of ⌈bytes/R⌉ bytes, asked for
-  /// as each row starts), the rest for P·V's key loops.
-  ///
-  /// The softmax issues no loads to memory, so with P·V asking for the whole next tile the
-  /// memory queue drained while it ran. `tessera decode --batch 4 --heads 32 --kv-heads 8
-  /// --dim 128 --kv-seq 32768 --dtype f16 --threads 2`, alternated call by call in one process
-  /// with all of it asked for by P·V (median of 40 per-pair time ratios per run): 2 KiB
-  /// (8 rows) faster in 10 of 13 runs, −0.9 to +4.4 %, median +0.7 % (the gain was 3–4 % while
-  /// the machine read fast, ~0.5 % while it read slow); 4 KiB 1.7–2.4 % slower in 2 runs.
-  static func splitForSoftmax(_ keys: RowPrefetch?, rows: Int) -> (RowPrefetch?, RowPrefetch?) {
-    guard let keys, keys.count >= 2, rows > 0 else { return (nil, keys) }
-    let headRows = min(keys.count / 2, max(1, 2048 / keys.rowBytes))
-    let bytes = headRows * keys.rowBytes
-    let slice = ((bytes + rows - 1) / rows + 63) & ~63
-    return (
-      RowPrefetch(base: keys.base, rowBytes: slice, count: (bytes + slice - 1) / slice),
-      RowPrefetch(
-        base: keys.base + bytes, rowBytes: keys.rowBytes, count: keys.count - headRows)
-    )
+      rowMax: scratch.rowMax, rowSum: scratch.rowSum, alpha: scratch.alpha)
   }
 
   /// Whether tile [first, first + count) can be computed in place run by run (`runsTile`): a

@@ -246,19 +246,17 @@ extension DecodeKernel {
   ///     l = l·alpha + Σ_c P
   ///
   /// A row with no visible key so far keeps m = −∞; subtracting 0 instead keeps P = alpha = 0.
-  /// Scores past `keyCount` (to the next multiple of 8) are set to −∞ first. Row r asks for
-  /// `prefetch` row r first (`DecodeKernel.splitForSoftmax`: a slice of the next tile's K).
+  /// Scores past `keyCount` (to the next multiple of 8) are set to −∞ first.
   @inline(never)
   static func softmax(
     scores: UnsafeMutablePointer<Float>, rows: Int, scoreStride: Int, keyCount: Int,
     firstKey: Int, masked: Bool, rowStart: UnsafePointer<Int>, rowEnd: UnsafePointer<Int>,
     rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
-    alpha: UnsafeMutablePointer<Float>, prefetch: RowPrefetch? = nil
+    alpha: UnsafeMutablePointer<Float>
   ) {
     let padded = (keyCount &+ 7) & ~7
     let minusInfinity = Vec(repeating: -.infinity)
     for r in 0..<rows {
-      prefetch?.row(r)
       let row = scores + r &* scoreStride
       var c = keyCount
       while c < padded {

@@ -126,20 +126,7 @@ import Testing
   }
 
   @Test func decodeItemsAreDescribed() throws {
-    let runtime = Runtime(topology: Self.twoNodes, minimumWorkPerWorker: 0)
-    let cache = try ContiguousKVCache(
-      sequences: 2, capacity: 300, kvHeads: 2, headDim: 16, runtime: runtime)
-    var g = SplitMix64(seed: 9)
-    for s in 0..<2 {
-      try cache.append(sequence: s, keys: g.floats(300 * 2 * 16), values: g.floats(300 * 2 * 16))
-    }
-    let problem = DecodeProblem(batch: 2, queryHeads: 4)
-    let recorder = TraceRecorder()
-    runtime.trace = recorder
-    _ = try Decode.forward(
-      problem, queries: g.floats(2 * 4 * 16), cache: cache,
-      options: DecodeOptions(threads: 2, splitSize: 128, runtime: runtime))
-    runtime.trace = nil
+    let recorder = try Self.tracedDecode(splitSize: 128)
     let call = try #require(recorder.calls.first)
     #expect(call.name == "decode")
     // 2 sequences × 2 kv heads × ⌈300/128⌉ = 3 splits, one per work item (12 splits are too
@@ -151,19 +138,7 @@ import Testing
   /// With many splits, a work item runs consecutive splits of one group (`DecodeChunks`): 76
   /// splits of 16 keys on 2 workers go 2 per item, 10 items per group of 19.
   @Test func decodeItemsRunConsecutiveSplits() throws {
-    let runtime = Runtime(topology: Self.twoNodes, minimumWorkPerWorker: 0)
-    let cache = try ContiguousKVCache(
-      sequences: 2, capacity: 300, kvHeads: 2, headDim: 16, runtime: runtime)
-    var g = SplitMix64(seed: 9)
-    for s in 0..<2 {
-      try cache.append(sequence: s, keys: g.floats(300 * 2 * 16), values: g.floats(300 * 2 * 16))
-    }
-    let recorder = TraceRecorder()
-    runtime.trace = recorder
-    _ = try Decode.forward(
-      DecodeProblem(batch: 2, queryHeads: 4), queries: g.floats(2 * 4 * 16), cache: cache,
-      options: DecodeOptions(threads: 2, splitSize: 16, runtime: runtime))
-    runtime.trace = nil
+    let recorder = try Self.tracedDecode(splitSize: 16)
     let call = try #require(recorder.calls.first)
     #expect(recorder.slices.count == 40)
     var splits: [[Int]] = Array(repeating: [], count: 4)
@@ -176,5 +151,24 @@ import Testing
       splits[group] += Array(first..<(first + count))
     }
     #expect(splits.allSatisfy { $0.sorted() == Array(0..<19) })
+  }
+
+  /// A traced decode call on 2 workers: 2 sequences of 300 tokens, 2 kv heads, 4 query heads,
+  /// D = 16.
+  static func tracedDecode(splitSize: Int) throws -> TraceRecorder {
+    let runtime = Runtime(topology: Self.twoNodes, minimumWorkPerWorker: 0)
+    let cache = try ContiguousKVCache(
+      sequences: 2, capacity: 300, kvHeads: 2, headDim: 16, runtime: runtime)
+    var g = SplitMix64(seed: 9)
+    for s in 0..<2 {
+      try cache.append(sequence: s, keys: g.floats(300 * 2 * 16), values: g.floats(300 * 2 * 16))
+    }
+    let recorder = TraceRecorder()
+    runtime.trace = recorder
+    _ = try Decode.forward(
+      DecodeProblem(batch: 2, queryHeads: 4), queries: g.floats(2 * 4 * 16), cache: cache,
+      options: DecodeOptions(threads: 2, splitSize: splitSize, runtime: runtime))
+    runtime.trace = nil
+    return recorder
   }
 }

@@ -60,6 +60,22 @@ import Testing
     #expect(abs((o["median_fraction_of_triad"] as? Double ?? 0) - gbps / triad) <= 1e-9)
   }
 
+  /// The variant flags reach the decode kernel: the report names them, and a left window of 64
+  /// reads only the 65 keys it shows (bf16: 2 bytes per element).
+  @Test func decodeVariantFlags() throws {
+    let flags = ["--window", "64", "--softcap", "30", "--alibi", "--dtype", "bf16", "--no-triad"]
+    let text = try ProfileTests.run(Self.decodeShape + flags)
+    #expect(text.status == 0, "\(text.stderr)")
+    #expect(text.stdout.contains("mask window-left=64, scale 0.125, softcap 30.0, alibi"))
+    let r = try ProfileTests.run(Self.decodeShape + flags + ["--json"])
+    #expect(r.status == 0, "\(r.stderr)")
+    let o = try Self.json(r)
+    #expect(o["mask"] as? String == "window-left=64")
+    #expect(o["dtype"] as? String == "bf16")
+    #expect(o["bytes_read"] as? Int == 65 * 2 * (64 + 64) * 2)
+    #expect(o["lse_finite"] as? Bool == true)
+  }
+
   @Test func pagedDecode() throws {
     let r = try ProfileTests.run(
       Self.decodeShape + ["--paged", "--block-size", "16", "--no-triad", "--json"])

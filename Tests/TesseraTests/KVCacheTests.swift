@@ -157,6 +157,51 @@ import Testing
     #expect(cache.freeBlocks == 32)
   }
 
+  /// The pool's allocation policy under churn: random appends (with copy-on-write), forks,
+  /// releases and explicit tables on a 61-block pool, every block table checked after each step
+  /// against a model that scans the pool for the leftmost longest free run (the policy
+  /// `takeBlock` keeps with `FreeRuns`).
+  @Test func allocationUnderChurnMatchesTheScanModel() throws {
+    let blockSize = 3
+    let cache = try PagedKVCache(
+      sequences: 3, blocks: 61, blockSize: blockSize, kvHeads: 1, headDim: 2)
+    var model = PoolModel(blocks: 61, blockSize: blockSize, sequences: 3)
+    var g = SplitMix64(seed: 77)
+    for step in 0..<3000 {
+      let s = Int(g.next() % UInt64(model.tables.count))
+      switch g.next() % 10 {
+      case 0..<6:
+        let tokens = 1 + Int(g.next() % 7)
+        let data = [Float](repeating: 1, count: tokens * 2)
+        if model.append(sequence: s, tokens: tokens) {
+          try cache.append(sequence: s, keys: data, values: data)
+        } else {
+          #expect(throws: KVCacheError.self) {
+            try cache.append(sequence: s, keys: data, values: data)
+          }
+        }
+      case 6:
+        if model.tables.count < 12 {
+          #expect(try cache.fork(sequence: s) == model.fork(sequence: s))
+        }
+      case 7, 8:
+        try cache.release(sequence: s)
+        model.release(sequence: s)
+      default:
+        // An explicit table of free blocks from the top of the pool (fragments it).
+        let free = (0..<61).filter { model.refcounts[$0] == 0 }.suffix(2).map(Int32.init)
+        if free.count == 2 {
+          try cache.assign(sequence: s, blocks: free, length: 2 * blockSize)
+          model.assign(sequence: s, blocks: free, length: 2 * blockSize)
+        }
+      }
+      for t in model.tables.indices {
+        #expect(try cache.blockTable(of: t) == model.tables[t], "step \(step), sequence \(t)")
+      }
+      #expect(cache.freeBlocks == model.refcounts.count { $0 == 0 })
+    }
+  }
+
   @Test func blockTables() throws {
     let cache = try PagedKVCache(sequences: 2, blocks: 6, blockSize: 4, kvHeads: 1, headDim: 8)
     #expect(throws: KVCacheError.self) { try cache.assign(sequence: 0, blocks: [0, 1], length: 9) }
@@ -175,5 +220,83 @@ import Testing
     try cache.release(sequence: 0)
     #expect(cache.referenceCount(ofBlock: 5) == 1)
     #expect(cache.freeBlocks == 5)
+  }
+}
+
+/// The paged pool's bookkeeping with the allocation policy written as a scan: the block after a
+/// sequence's last when free, else the middle of the leftmost longest free run (its start when
+/// the run begins the pool).
+struct PoolModel {
+  var refcounts: [Int]
+  var tables: [[Int32]]
+  var lengths: [Int]
+  let blockSize: Int
+
+  init(blocks: Int, blockSize: Int, sequences: Int) {
+    refcounts = Array(repeating: 0, count: blocks)
+    tables = Array(repeating: [], count: sequences)
+    lengths = Array(repeating: 0, count: sequences)
+    self.blockSize = blockSize
+  }
+
+  func take(after previous: Int32?) -> Int32 {
+    if let p = previous.map({ Int($0) + 1 }), p < refcounts.count, refcounts[p] == 0 {
+      return Int32(p)
+    }
+    var bestStart = 0
+    var bestLength = 0
+    var start = 0
+    for b in refcounts.indices where refcounts[b] == 0 {
+      if b == 0 || refcounts[b - 1] != 0 { start = b }
+      if b - start + 1 > bestLength {
+        bestStart = start
+        bestLength = b - start + 1
+      }
+    }
+    return Int32(bestStart == 0 ? 0 : bestStart + (bestLength - 1) / 2)
+  }
+
+  /// False (and nothing changes) when the pool has too few free blocks.
+  mutating func append(sequence s: Int, tokens: Int) -> Bool {
+    var table = tables[s]
+    let newLength = lengths[s] + tokens
+    let newBlocks = (newLength + blockSize - 1) / blockSize - table.count
+    let filled = lengths[s] % blockSize
+    let copyOnWrite = filled != 0 && refcounts[Int(table[table.count - 1])] > 1
+    if newBlocks + (copyOnWrite ? 1 : 0) > refcounts.count(where: { $0 == 0 }) { return false }
+    if copyOnWrite {
+      let fresh = take(after: table.count >= 2 ? table[table.count - 2] : nil)
+      refcounts[Int(fresh)] = 1
+      refcounts[Int(table[table.count - 1])] -= 1
+      table[table.count - 1] = fresh
+    }
+    for _ in 0..<newBlocks {
+      let fresh = take(after: table.last)
+      refcounts[Int(fresh)] = 1
+      table.append(fresh)
+    }
+    tables[s] = table
+    lengths[s] = newLength
+    return true
+  }
+
+  mutating func fork(sequence s: Int) -> Int {
+    for b in tables[s] { refcounts[Int(b)] += 1 }
+    tables.append(tables[s])
+    lengths.append(lengths[s])
+    return tables.count - 1
+  }
+
+  mutating func release(sequence s: Int) {
+    for b in tables[s] { refcounts[Int(b)] -= 1 }
+    tables[s] = []
+    lengths[s] = 0
+  }
+
+  mutating func assign(sequence s: Int, blocks: [Int32], length: Int) {
+    for b in blocks { refcounts[Int(b)] += 1 }
+    for b in tables[s] { refcounts[Int(b)] -= 1 }
+    tables[s] = blocks
+    lengths[s] = length
   }
 }

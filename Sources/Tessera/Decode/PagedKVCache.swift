@@ -21,6 +21,8 @@ public final class PagedKVCache: KVCache {
   /// References per block; a block is free when it has none.
   private var refcounts: [Int32]
   private var freeCount: Int
+  /// The free blocks, for the longest free run (`takeBlock`).
+  private var freeRuns: FreeRuns
 
   /// - Parameters:
   ///   - sequences: sequences that exist (empty) from the start; more come from
@@ -40,6 +42,7 @@ public final class PagedKVCache: KVCache {
     tables = Array(repeating: [], count: max(0, sequences))
     refcounts = Array(repeating: 0, count: blocks)
     freeCount = blocks
+    freeRuns = FreeRuns(count: blocks)
     try super.init(
       sequences: max(1, sequences), rowsPerHead: rows, kvHeads: kvHeads, headDim: headDim,
       valueDim: valueDim, scalarType: scalarType, topology: (runtime ?? .shared).topology)
@@ -61,23 +64,32 @@ public final class PagedKVCache: KVCache {
   /// blocks 4 apart, and `tessera decode --batch 4 --heads 32 --kv-heads 8 --kv-seq 32768
   /// --dtype f16 --paged --block-size 16 --threads 2` read 12.9–14.6 GB/s against 17.7–22.4
   /// with each sequence's blocks adjacent (contiguous cache: 17.7–21.3; 4 interleaved rounds).
-  /// The run search is a scan of the pool, paid only when the next block is taken.
+  /// The longest run comes from `FreeRuns` (O(1); O(log n) per block taken or freed).
   private func takeBlock(after previous: Int32?) -> Int32 {
     if let p = previous.map({ Int($0) + 1 }), p < blockCount, refcounts[p] == 0 {
       return Int32(p)
     }
-    var bestStart = 0
-    var bestLength = 0
-    var start = 0
-    for b in 0..<blockCount where refcounts[b] == 0 {
-      if b == 0 || refcounts[b - 1] != 0 { start = b }
-      if b - start + 1 > bestLength {
-        bestStart = start
-        bestLength = b - start + 1
-      }
+    let (start, length) = freeRuns.longest
+    precondition(length > 0, "no free block (the caller checks freeBlocks first)")
+    return Int32(start == 0 ? 0 : start + (length - 1) / 2)
+  }
+
+  /// One more reference to `block` (taken off the free list when it had none).
+  private func retain(_ block: Int) {
+    if refcounts[block] == 0 {
+      freeCount -= 1
+      freeRuns.set(block, free: false)
     }
-    precondition(bestLength > 0, "no free block (the caller checks freeBlocks first)")
-    return Int32(bestStart == 0 ? 0 : bestStart + (bestLength - 1) / 2)
+    refcounts[block] += 1
+  }
+
+  /// One reference fewer on `block` (back on the free list when it was the last).
+  private func drop(_ block: Int) {
+    refcounts[block] -= 1
+    if refcounts[block] == 0 {
+      freeCount += 1
+      freeRuns.set(block, free: true)
+    }
   }
 
   /// A new empty sequence; returns its id.
@@ -124,16 +136,14 @@ public final class PagedKVCache: KVCache {
     if copyOnWrite {
       let shared = Int(table[table.count - 1])
       let fresh = takeBlock(after: table.count >= 2 ? table[table.count - 2] : nil)
-      refcounts[Int(fresh)] = 1
-      freeCount -= 1
+      retain(Int(fresh))
       copyRows(from: shared * blockSize, to: Int(fresh) * blockSize, rows: filled)
-      refcounts[shared] -= 1
+      drop(shared)
       table[table.count - 1] = fresh
     }
     for _ in 0..<newBlocks {
       let fresh = takeBlock(after: table.last)
-      refcounts[Int(fresh)] = 1
-      freeCount -= 1
+      retain(Int(fresh))
       table.append(fresh)
     }
     for t in 0..<tokens {
@@ -161,7 +171,7 @@ public final class PagedKVCache: KVCache {
   /// reference (no copy); returns the new id.
   public func fork(sequence: Int) throws(KVCacheError) -> Int {
     try check(sequence: sequence)
-    for b in tables[sequence] { refcounts[Int(b)] += 1 }
+    for b in tables[sequence] { retain(Int(b)) }
     tables.append(tables[sequence])
     lengths.append(lengths[sequence])
     return lengths.count - 1
@@ -171,10 +181,7 @@ public final class PagedKVCache: KVCache {
   /// still references it. The id stays valid (an empty sequence).
   public func release(sequence: Int) throws(KVCacheError) {
     try check(sequence: sequence)
-    for b in tables[sequence].reversed() {
-      refcounts[Int(b)] -= 1
-      if refcounts[Int(b)] == 0 { freeCount += 1 }
-    }
+    for b in tables[sequence].reversed() { drop(Int(b)) }
     tables[sequence] = []
     lengths[sequence] = 0
   }
@@ -202,15 +209,11 @@ public final class PagedKVCache: KVCache {
       throw .invalidBlockTable(sequence: sequence, detail: "a block appears twice")
     }
     // Take the new references before dropping the old ones, so blocks in both stay alive.
-    freeCount -= blocks.count { refcounts[Int($0)] == 0 }
-    for b in blocks { refcounts[Int(b)] += 1 }
+    for b in blocks { retain(Int(b)) }
     let old = tables[sequence]
     tables[sequence] = blocks
     lengths[sequence] = length
-    for b in old.reversed() {
-      refcounts[Int(b)] -= 1
-      if refcounts[Int(b)] == 0 { freeCount += 1 }
-    }
+    for b in old.reversed() { drop(Int(b)) }
   }
 
   override func rowMap() throws(KVCacheError) -> KVRowMap {

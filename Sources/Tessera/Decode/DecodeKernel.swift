@@ -101,28 +101,30 @@ struct PrefetchLines {
   @inline(__always)
   mutating func nextPass() -> PassLines {
     var n = perPass
-    if firstLeft == 0 {
-      first = second
-      firstLeft = secondLeft
-      secondLeft = 0
-    }
+    moveToSecondWhenFirstIsDone()
     let inLoop = min(n, inLoopMax, firstLeft)
     let share = PassLines(base: first, count: inLoop)
     first += inLoop &* 64
     firstLeft &-= inLoop
     n &-= inLoop
     while n > 0 && firstLeft &+ secondLeft > 0 {
-      if firstLeft == 0 {
-        first = second
-        firstLeft = secondLeft
-        secondLeft = 0
-      }
+      moveToSecondWhenFirstIsDone()
       prefetch(first)
       first += 64
       firstLeft &-= 1
       n &-= 1
     }
     return share
+  }
+
+  /// Once the first run's lines are all dealt, the second run's are next.
+  @inline(__always)
+  private mutating func moveToSecondWhenFirstIsDone() {
+    if firstLeft == 0 {
+      first = second
+      firstLeft = secondLeft
+      secondLeft = 0
+    }
   }
 }
 

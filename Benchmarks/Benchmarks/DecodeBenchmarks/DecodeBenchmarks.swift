@@ -24,6 +24,7 @@
 // underscores, but `thresholds check` looks the file up by the raw name, and it filters on the
 // name with the tags appended, so either would make the check find nothing. `--filter` takes a
 // regex that must match the WHOLE name: ".*Skv=4096_.*", ".*_threads=1", "decode_fp16_paged_.*".
+// The suite also holds the paged allocator's benchmark (PagedAllocatorBenchmark.swift).
 
 import Benchmark
 import Foundation
@@ -41,6 +42,7 @@ let benchmarks: @Sendable () -> Void = {
       }
     }
   }
+  registerPagedAppend()
 }
 
 /// The fixed part of the shape (see the header).
